@@ -1,0 +1,105 @@
+"""Frozen configuration dataclasses with the paper's defaults.
+
+`ModelConfig` describes the network's shape. Its defaults are the released ColorMNet checkpoint
+(123,609,281 parameters); :meth:`ModelConfig.tiny` is a small random-weight variant for tests.
+`MemoryConfig` holds the XMem-style memory settings of the authors' ``test.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network dimensions. Defaults = the released checkpoint.
+
+    Attributes:
+        key_dim: C^k, channels of the memory key (and local-attention query/key).
+        value_dim: C^v, channels of one chroma group's memory value.
+        hidden_dim: C^h, channels of the GRU hidden state per chroma group.
+        width: base width of both ResNets. The ResNet-50 key trunk gives 4/8/16 x width channels
+            at 1/4, 1/8, 1/16 (256/512/1024); the ResNet-18 value trunk ends at 4 x width (256).
+        key_blocks: bottleneck blocks in the three ResNet-50 stages kept (layer1..layer3).
+        value_blocks: basic blocks in the three ResNet-18 stages kept.
+        vit_dim, vit_depth, vit_heads, vit_patch: DINOv2 ViT-S/14 shape.
+        vit_pos_grid: side of the ViT's stored position-embedding grid (37 for 518x518 / 14).
+        vit_layers: how many final ViT blocks are concatenated (4 -> 4 x vit_dim channels).
+        fusion_heads: heads of the cross-channel attention in the fusion blocks.
+        local_window: side of the local-attention window at 1/16 resolution (15 = 2 x 7 + 1).
+        pad_multiple: every image is zero-padded to a multiple of this (lcm of 14 and 16 = 112).
+    """
+
+    key_dim: int = 64
+    value_dim: int = 512
+    hidden_dim: int = 64
+    width: int = 64
+    key_blocks: tuple[int, int, int] = (3, 4, 6)
+    value_blocks: tuple[int, int, int] = (2, 2, 2)
+    vit_dim: int = 384
+    vit_depth: int = 12
+    vit_heads: int = 6
+    vit_patch: int = 14
+    vit_pos_grid: int = 37
+    vit_layers: int = 4
+    fusion_heads: int = 8
+    local_window: int = 15
+    pad_multiple: int = 112
+
+    @property
+    def key_channels(self) -> tuple[int, int, int]:
+        """Channels of the fused key-encoder features (g16, g8, g4)."""
+        return (16 * self.width, 8 * self.width, 4 * self.width)
+
+    @property
+    def dino_channels(self) -> int:
+        return self.vit_layers * self.vit_dim
+
+    @classmethod
+    def tiny(cls) -> ModelConfig:
+        """A few-hundred-thousand-parameter variant with the same structure, for tests."""
+        return cls(key_dim=16, value_dim=32, hidden_dim=8, width=8, key_blocks=(1, 1, 1),
+                   value_blocks=(1, 1, 1), vit_dim=24, vit_depth=4, vit_heads=2, fusion_heads=2)
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """XMem-style memory settings (defaults = the authors' ``test.py`` = the paper).
+
+    Attributes:
+        mem_every: r; a frame is written to memory when it is this many frames after the last
+            memory frame (the last frame of a clip is never written).
+        deep_update_every: -1 = run the value encoder's GRU ("deep update") on memory frames only;
+            otherwise every this many frames.
+        max_mid_term_frames: T_max; working-memory capacity in frames, counting one permanent
+            exemplar frame as XMem does. Consolidation starts when the non-permanent frames reach
+            T_max - 1.
+        min_mid_term_frames: T_min; after consolidation the newest T_min - 1 non-permanent frames
+            stay in working memory.
+        max_long_term_elements: LT_max; long-term memory capacity in 1/16-grid elements.
+        num_prototypes: P; prototypes made per consolidation.
+        top_k: k of the top-k softmax of the memory readout.
+        enable_long_term: off = no consolidation; working memory then drops its oldest
+            non-permanent frame instead (our choice: XMem would grow without bound).
+    """
+
+    mem_every: int = 5
+    deep_update_every: int = -1
+    max_mid_term_frames: int = 10
+    min_mid_term_frames: int = 5
+    max_long_term_elements: int = 10000
+    num_prototypes: int = 128
+    top_k: int = 30
+    enable_long_term: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mem_every < 1:
+            raise ValueError(f"mem_every must be >= 1, got {self.mem_every}")
+        if not 1 <= self.min_mid_term_frames < self.max_mid_term_frames:
+            raise ValueError("need 1 <= min_mid_term_frames < max_mid_term_frames, got "
+                             f"{self.min_mid_term_frames} and {self.max_mid_term_frames}")
+        if self.num_prototypes < 1 or self.max_long_term_elements <= self.num_prototypes:
+            raise ValueError("need 1 <= num_prototypes < max_long_term_elements, got "
+                             f"{self.num_prototypes} and {self.max_long_term_elements}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
