@@ -8,6 +8,8 @@ import importlib
 import logging
 import sys
 
+from colormnet.errors import ColormnetError
+
 _COMMANDS: tuple[str, ...] = ("weights",)
 
 
@@ -34,17 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("colormnet: interrupted; no output was written under its final name", file=sys.stderr)
         return 130
-    except CliError as err:
+    except ColormnetError as err:
         print(f"colormnet: error: {err}", file=sys.stderr)
         return err.exit_code
-
-
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit code 2 unless given."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 if __name__ == "__main__":
