@@ -16,7 +16,8 @@ _COMMANDS: tuple[str, ...] = ("weights",)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="colormnet",
-        description="ColorMNet exemplar-based video colorization. Run 'colormnet COMMAND --help' for details.",
+        description="ColorMNet exemplar-based video colorization. "
+                    "Run 'colormnet COMMAND --help' for details.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -1,0 +1,1 @@
+"""Inference: the per-video session and the drivers built on it."""

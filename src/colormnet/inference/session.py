@@ -1,0 +1,141 @@
+"""One colorization session = the state of one video, processed a frame at a time.
+
+The network (:class:`colormnet.model.network.ColorMNet`) is stateless; this object owns the memory,
+the GRU hidden state, the local-attention reference and the frame counter. With one exemplar it
+reproduces the authors' ``test.py`` loop in both of its modes:
+
+* keyframe exemplar (default mode): ``step(frame0, exemplar_ab=ab)`` - the exemplar is the colour
+  version of that frame; its ab is returned as the frame's output.
+* free reference (``--FirstFrameIsNotExemplar``): ``add_reference(l, ab)`` before the first frame;
+  every frame is then predicted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from colormnet.color import pad_to_multiple, unpad
+from colormnet.config import MemoryConfig
+from colormnet.memory.manager import ColorMemory
+from colormnet.model.network import ColorMNet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What happened at one step (for logs and tests)."""
+
+    t: int
+    is_memory_frame: bool
+    deep_update: bool
+    used_local_attention: bool
+    memory_sizes: dict[str, int]
+
+
+class ColorizationSession:
+    """Per-video state. Frames are given as L' maps (H, W) in [-1, 1]; chroma as a'b' (2, H, W)."""
+
+    def __init__(self, model: ColorMNet, memory: MemoryConfig | None = None) -> None:
+        self.model = model
+        self.cfg = memory or MemoryConfig()
+        self.memory = ColorMemory(self.cfg)
+        self.t = -1
+        self.last_memory_t = 0
+        self.last_deep_update_t = 0
+        self.hidden: torch.Tensor | None = None
+        self.la_ref: tuple[torch.Tensor, torch.Tensor] | None = None  # key, value of the last memory frame
+        self.frame_size: tuple[int, int] | None = None
+        self.last_info: StepInfo | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _prepare(self, l_norm: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        l_norm = torch.as_tensor(l_norm).to(self.device, next(self.model.parameters()).dtype)
+        if l_norm.dim() != 2:
+            raise ValueError(f"expected an L' map of shape (H, W), got {tuple(l_norm.shape)}")
+        if self.frame_size is None:
+            self.frame_size = tuple(l_norm.shape)
+        elif tuple(l_norm.shape) != self.frame_size:
+            raise ValueError(f"frame size {tuple(l_norm.shape)} differs from the session's {self.frame_size}")
+        image, pad = pad_to_multiple(l_norm.expand(1, 3, *l_norm.shape), self.model.cfg.pad_multiple)
+        return image, pad
+
+    def _prepare_ab(self, ab: torch.Tensor) -> torch.Tensor:
+        ab = torch.as_tensor(ab).to(self.device, next(self.model.parameters()).dtype)
+        if ab.shape != (2, *self.frame_size):
+            raise ValueError(f"exemplar ab must have shape (2, {self.frame_size[0]}, {self.frame_size[1]}), "
+                             f"got {tuple(ab.shape)}")
+        return pad_to_multiple(ab.unsqueeze(0), self.model.cfg.pad_multiple)[0]
+
+    @torch.inference_mode()
+    def add_reference(self, l_norm: torch.Tensor, ab: torch.Tensor) -> None:
+        """Add a free colour reference (not a frame of the video) to permanent memory.
+
+        l_norm (H, W) and ab (2, H, W) at the video's frame size. Encoded from its own L', with a zero
+        hidden state and no deep update; never used as the local-attention reference.
+        """
+        image, _ = self._prepare(l_norm)
+        ab = self._prepare_ab(ab)
+        feats = self.model.encode_key(image, need_shrinkage=True, need_selection=True)
+        value, _ = self.model.encode_value(image, feats.g16, self.model.zero_hidden(feats.key), ab,
+                                           deep_update=False)
+        self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=True)
+
+    @torch.inference_mode()
+    def step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None = None,
+             is_last: bool = False) -> torch.Tensor:
+        """Colorize the next frame.
+
+        l_norm: (H, W) L' of the frame. exemplar_ab: (2, H, W) a'b' when this frame has a keyframe
+        exemplar (its colour version); it is then stored in permanent memory and returned as is.
+        is_last: the frame is the video's last (it is then not written to memory, as the authors do).
+        Returns a'b' (2, H, W) in (-1, 1) on the model's device.
+        """
+        self.t += 1
+        t, cfg, model = self.t, self.cfg, self.model
+        image, pad = self._prepare(l_norm)
+        has_exemplar = exemplar_ab is not None
+        if not has_exemplar and self.memory.permanent.size == 0:
+            raise RuntimeError("no exemplar yet: give frame 0's exemplar_ab or call add_reference() first")
+        first_prediction = self.hidden is None and not has_exemplar  # free-reference mode, first frame
+        is_memory = not is_last and (has_exemplar or self.la_ref is None
+                                     or t - self.last_memory_t >= cfg.mem_every)
+        sync = cfg.deep_update_every < 0  # deep update exactly on memory frames
+        if has_exemplar:
+            deep_update = is_memory
+        else:
+            due = sync or t - self.last_deep_update_t >= cfg.deep_update_every
+            deep_update = is_memory and due and not first_prediction
+        decoder_update = not is_last and not first_prediction and not (sync and is_memory)
+        feats = model.encode_key(image, need_shrinkage=is_memory, need_selection=True)
+        if self.hidden is None:
+            self.hidden = model.zero_hidden(feats.key)
+
+        used_la = False
+        if has_exemplar:
+            ab = self._prepare_ab(exemplar_ab)
+        else:
+            readout = self.memory.read(feats.key, feats.selection)
+            if self.la_ref is not None:
+                readout = readout + model.local_attention(feats.key, *self.la_ref)
+                used_la = True
+            ab, hidden = model.decode(feats, readout, self.hidden, update_hidden=decoder_update)
+            if decoder_update:
+                self.hidden = hidden
+
+        if is_memory:
+            value, hidden = model.encode_value(image, feats.g16, self.hidden, ab, deep_update=deep_update)
+            self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=has_exemplar)
+            self.last_memory_t = t
+            self.la_ref = (feats.key, value)
+            if deep_update:
+                self.hidden = hidden
+                self.last_deep_update_t = t
+        self.last_info = StepInfo(t, is_memory, is_memory and deep_update, used_la, self.memory.sizes)
+        return unpad(ab, pad)[0]

@@ -1,0 +1,1 @@
+"""XMem-style memory: storage (store.py), maths (readout.py) and policy (manager.py)."""

@@ -1,0 +1,105 @@
+"""The memory of one video: permanent exemplars, working memory and long-term memory, with the
+XMem policy for consolidation and eviction.
+
+Layout of a readout: [long-term | permanent | working]. Permanent elements (exemplars) are never
+consolidated or evicted. The authors' code keeps its one exemplar as the first frame of working
+memory; here it is the permanent store, and the working-memory limits count it as one frame, so
+a single exemplar gives exactly the authors' memory sizes and decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from colormnet.config import MemoryConfig
+from colormnet.memory import readout as mm
+from colormnet.memory.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+
+class ColorMemory:
+    """Bounded key-value memory for one video (group axis G = 2 chroma channels)."""
+
+    def __init__(self, cfg: MemoryConfig) -> None:
+        self.cfg = cfg
+        self.permanent = MemoryStore()
+        self.working = MemoryStore()
+        self.long_term = MemoryStore()
+        self.frame_elements = 0  # HW of the 1/16 grid, fixed by the first frame added
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Element counts: permanent, working (non-permanent frames), long_term."""
+        return {"permanent": self.permanent.size, "working": self.working.size,
+                "long_term": self.long_term.size}
+
+    def add(self, key: torch.Tensor, shrinkage: torch.Tensor, value: torch.Tensor,
+            selection: torch.Tensor | None, permanent: bool = False) -> None:
+        """Store one frame. key/selection (1, Ck, h, w), shrinkage (1, 1, h, w), value (1, G, Cv, h, w)."""
+        hw = key.shape[-2] * key.shape[-1]
+        if self.frame_elements and hw != self.frame_elements:
+            raise ValueError(f"memory frame has {hw} elements, earlier frames had {self.frame_elements}")
+        self.frame_elements = hw
+        flat_sel = None if selection is None else selection.flatten(2)
+        store = self.permanent if permanent else self.working
+        store.append(key.flatten(2), shrinkage.flatten(2), value[0].flatten(2), flat_sel)
+        if not permanent:
+            self._enforce_limits()
+
+    def read(self, query_key: torch.Tensor, selection: torch.Tensor) -> torch.Tensor:
+        """Top-k readout for a query frame: key/selection (1, Ck, h, w) -> (1, G, Cv, h, w).
+
+        Records usage in working and long-term memory.
+        """
+        h, w = query_key.shape[-2:]
+        stores = [s for s in (self.long_term, self.permanent, self.working) if s.size]
+        if not stores:
+            raise RuntimeError("memory is empty: add an exemplar before reading")
+        with torch.autocast(query_key.device.type, enabled=False):
+            mem_key = torch.cat([s.key for s in stores], -1)
+            mem_shrinkage = torch.cat([s.shrinkage for s in stores], -1)
+            sim = mm.similarity(mem_key, mem_shrinkage, query_key.flatten(2), selection.flatten(2))
+            affinity = mm.topk_softmax(sim, self.cfg.top_k)
+            usage = affinity.sum(dim=2).flatten()
+            start = 0
+            for store in stores:
+                if store is not self.permanent:
+                    store.add_usage(usage[start:start + store.size])
+                start += store.size
+            value = torch.cat([s.value for s in stores], -1)
+            out = mm.readout(affinity, value).to(value.dtype)
+        return out.view(1, out.shape[0], out.shape[1], h, w)
+
+    def _enforce_limits(self) -> None:
+        cfg, hw = self.cfg, self.frame_elements
+        capacity = (cfg.max_mid_term_frames - 1) * hw  # non-permanent elements
+        if not cfg.enable_long_term:
+            if self.working.size > capacity:  # first in, first out
+                self.working.keep(slice(self.working.size - capacity, None))
+            return
+        if self.working.size < capacity:
+            return
+        keep = (cfg.min_mid_term_frames - 1) * hw
+        room = cfg.max_long_term_elements - cfg.num_prototypes
+        if self.long_term.size >= room:
+            self._evict_long_term(room)
+        end = self.working.size - keep
+        w = self.working
+        with torch.autocast(w.key.device.type, enabled=False):
+            key, shrinkage, value = mm.make_prototypes(
+                w.key[..., :end], w.shrinkage[..., :end], w.selection[..., :end], w.value[..., :end],
+                w.usage()[..., :end], cfg.num_prototypes)
+        w.keep(slice(end, None))
+        self.long_term.append(key, shrinkage, value)
+        log.debug("consolidated %d elements into %d prototypes; long-term now %d",
+                  end, key.shape[-1], self.long_term.size)
+
+    def _evict_long_term(self, target: int) -> None:
+        """Drop the least-used long-term elements: keep those whose usage is strictly above the
+        (size - target)-th smallest (ties may remove a few more, as in the authors' code)."""
+        usage = self.long_term.usage().flatten()
+        threshold = torch.topk(usage, k=self.long_term.size - target, largest=False, sorted=True).values[-1]
+        self.long_term.keep(usage > threshold)

@@ -1,0 +1,1 @@
+"""The ColorMNet network: stateless modules with named stage methods."""

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: the fixtures' deterministic weight recipe and fixture reading."""

@@ -1,0 +1,44 @@
+"""Shared test fixtures. Parity fixtures come from $COLORMNET_FIXTURES (default ../shared/fixtures)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fixtures_root() -> Path:
+    return Path(os.environ.get("COLORMNET_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
+
+
+def require_fixtures_root() -> Path:
+    root = fixtures_root()
+    if not root.is_dir():
+        pytest.skip(f"parity fixtures not found at {root} (set COLORMNET_FIXTURES)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def recipe_model():
+    """The full-size network filled with the fixtures' deterministic recipe weights (eval mode, CPU)."""
+    from colormnet.model.network import ColorMNet
+    from colormnet.testing.recipe import recipe_state_dict
+
+    torch.manual_seed(0)
+    model = ColorMNet().eval()
+    model.load_state_dict(recipe_state_dict(model), strict=True)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A small random-initialised network with the full structure (eval mode, CPU)."""
+    from colormnet.config import ModelConfig
+    from colormnet.model.network import ColorMNet
+
+    torch.manual_seed(0)
+    return ColorMNet(ModelConfig.tiny()).eval()
