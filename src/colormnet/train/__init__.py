@@ -1,0 +1,1 @@
+"""Training support: the video dataset (``dataset``) and its clip-consistent augmentations (``augment``)."""
