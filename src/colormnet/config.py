@@ -103,3 +103,24 @@ class MemoryConfig:
                              f"{self.num_prototypes} and {self.max_long_term_elements}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+
+
+MEMORY_PRESETS: dict[str, MemoryConfig] = {
+    # paper / authors' test.py defaults
+    "balanced": MemoryConfig(),
+    # fewer working frames and a smaller long-term store: less RAM/VRAM and a cheaper readout
+    "low-memory": MemoryConfig(max_mid_term_frames=6, min_mid_term_frames=3, max_long_term_elements=4000,
+                               num_prototypes=64),
+    # memory frames more often and more of them kept: slower, follows fast changes more closely
+    "quality": MemoryConfig(mem_every=3, max_mid_term_frames=15, min_mid_term_frames=7,
+                            max_long_term_elements=20000, num_prototypes=256),
+}
+
+
+def memory_preset(name: str) -> MemoryConfig:
+    """A named :class:`MemoryConfig` (``balanced`` = the paper's settings)."""
+    try:
+        return MEMORY_PRESETS[name]
+    except KeyError:
+        choices = ", ".join(MEMORY_PRESETS)
+        raise ValueError(f"unknown memory preset {name!r}; choose one of {choices}") from None

@@ -39,9 +39,13 @@ class StepInfo:
 class ColorizationSession:
     """Per-video state. Frames are given as L' maps (H, W) in [-1, 1]; chroma as a'b' (2, H, W)."""
 
-    def __init__(self, model: ColorMNet, memory: MemoryConfig | None = None) -> None:
+    def __init__(self, model: ColorMNet, memory: MemoryConfig | None = None,
+                 autocast_dtype: torch.dtype | None = None) -> None:
+        """``autocast_dtype`` (torch.float16 / torch.bfloat16) runs the network under autocast;
+        memory maths stays in float32. None = the model's own precision."""
         self.model = model
         self.cfg = memory or MemoryConfig()
+        self.autocast_dtype = autocast_dtype
         self.memory = ColorMemory(self.cfg)
         self.t = -1
         self.last_memory_t = 0
@@ -54,6 +58,10 @@ class ColorizationSession:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                              enabled=self.autocast_dtype is not None)
 
     def _prepare(self, l_norm: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         l_norm = torch.as_tensor(l_norm).to(self.device, next(self.model.parameters()).dtype)
@@ -82,9 +90,10 @@ class ColorizationSession:
         """
         image, _ = self._prepare(l_norm)
         ab = self._prepare_ab(ab)
-        feats = self.model.encode_key(image, need_shrinkage=True, need_selection=True)
-        value, _ = self.model.encode_value(image, feats.g16, self.model.zero_hidden(feats.key), ab,
-                                           deep_update=False)
+        with self._autocast():
+            feats = self.model.encode_key(image, need_shrinkage=True, need_selection=True)
+            value, _ = self.model.encode_value(image, feats.g16, self.model.zero_hidden(feats.key), ab,
+                                               deep_update=False)
         self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=True)
 
     @torch.inference_mode()
@@ -95,8 +104,13 @@ class ColorizationSession:
         l_norm: (H, W) L' of the frame. exemplar_ab: (2, H, W) a'b' when this frame has a keyframe
         exemplar (its colour version); it is then stored in permanent memory and returned as is.
         is_last: the frame is the video's last (it is then not written to memory, as the authors do).
-        Returns a'b' (2, H, W) in (-1, 1) on the model's device.
+        Returns a'b' (2, H, W) float32 in (-1, 1) on the model's device.
         """
+        with self._autocast():
+            ab = self._step(l_norm, exemplar_ab, is_last)
+        return ab.float()
+
+    def _step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None, is_last: bool) -> torch.Tensor:
         self.t += 1
         t, cfg, model = self.t, self.cfg, self.model
         image, pad = self._prepare(l_norm)

@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 class ColorMemory:
     """Bounded key-value memory for one video (group axis G = 2 chroma channels)."""
 
-    def __init__(self, cfg: MemoryConfig) -> None:
+    def __init__(self, cfg: MemoryConfig, chunk_elements: int = 1 << 26) -> None:
+        """``chunk_elements`` bounds the size of the temporary affinity matrix (elements)."""
         self.cfg = cfg
+        self.chunk_elements = chunk_elements
         self.permanent = MemoryStore()
         self.working = MemoryStore()
         self.long_term = MemoryStore()
@@ -61,16 +63,24 @@ class ColorMemory:
         with torch.autocast(query_key.device.type, enabled=False):
             mem_key = torch.cat([s.key for s in stores], -1)
             mem_shrinkage = torch.cat([s.shrinkage for s in stores], -1)
-            sim = mm.similarity(mem_key, mem_shrinkage, query_key.flatten(2), selection.flatten(2))
-            affinity = mm.topk_softmax(sim, self.cfg.top_k)
-            usage = affinity.sum(dim=2).flatten()
+            value = torch.cat([s.value for s in stores], -1)
+            query, sel = query_key.flatten(2), selection.flatten(2)
+            # the (N x M) affinity is built a slice of query positions at a time when it would be large
+            step = max(1, self.chunk_elements // mem_key.shape[-1])
+            usage = torch.zeros(mem_key.shape[-1], device=mem_key.device)
+            outs = []
+            for start in range(0, query.shape[-1], step):
+                sim = mm.similarity(mem_key, mem_shrinkage, query[..., start:start + step],
+                                    sel[..., start:start + step])
+                affinity = mm.topk_softmax(sim, self.cfg.top_k)
+                usage += affinity.sum(dim=2).flatten()
+                outs.append(mm.readout(affinity, value))
+            out = torch.cat(outs, -1).to(value.dtype)
             start = 0
             for store in stores:
                 if store is not self.permanent:
                     store.add_usage(usage[start:start + store.size])
                 start += store.size
-            value = torch.cat([s.value for s in stores], -1)
-            out = mm.readout(affinity, value).to(value.dtype)
         return out.view(1, out.shape[0], out.shape[1], h, w)
 
     def _enforce_limits(self) -> None:
@@ -84,7 +94,8 @@ class ColorMemory:
             return
         keep = (cfg.min_mid_term_frames - 1) * hw
         room = cfg.max_long_term_elements - cfg.num_prototypes
-        if self.long_term.size >= room:
+        # the authors test ">= room" and then crash in topk(k=0) when it is exactly room
+        if self.long_term.size > room:
             self._evict_long_term(room)
         end = self.working.size - keep
         w = self.working

@@ -46,8 +46,7 @@ def topk_softmax(sim: torch.Tensor, k: int) -> torch.Tensor:
     """
     k = min(k, sim.shape[1])
     values, indices = torch.topk(sim, k=k, dim=1)
-    weights = values.exp()
-    weights = weights / weights.sum(dim=1, keepdim=True)
+    weights = torch.softmax(values, dim=1)
     return torch.zeros_like(sim).scatter_(1, indices, weights)
 
 

@@ -1,8 +1,8 @@
 """Reading and replaying parity fixtures (format: shared/fixtures/README.md).
 
 A fixture directory holds ``config.json``, ``outputs.npz``, the input frames and the exemplar,
-and optionally ``intermediates.npz``. :func:`replay` runs one through a
-:class:`~colormnet.inference.session.ColorizationSession` the way the authors' ``test.py`` does.
+and optionally ``intermediates.npz``. :func:`replay` runs one through the streaming
+engine (:func:`colorize_frames`'s code path) the way the authors' ``test.py`` does.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from colormnet.color import lab_norm_to_rgb, rgb_to_lab_norm
+from colormnet.color import rgb_to_lab_norm
 from colormnet.config import MemoryConfig
-from colormnet.inference.session import ColorizationSession
+from colormnet.inference.engine import ColorizeOptions, iter_colorize
+from colormnet.inference.exemplars import Exemplar
+from colormnet.io.images import resize_exemplar
 from colormnet.model.network import ColorMNet
 
 FIRST_FRAME_IS_EXEMPLAR = "first_frame_is_exemplar"
@@ -85,31 +86,29 @@ class ReplayResult:
     exemplar_lab_norm: np.ndarray
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
 def replay(model: ColorMNet, fixture: Fixture) -> ReplayResult:
-    """Run a fixture's frames through a session configured like the authors' script."""
+    """Run a fixture through the streaming engine (native size) configured like the authors' script."""
     cfg = fixture.config
     size = tuple(cfg["frame_size_wh"])
-    exemplar = read_lab(fixture.path / cfg["exemplar_file"], size)
-    session = ColorizationSession(model, fixture.memory)
-    if fixture.mode == FIRST_FRAME_IS_NOT_EXEMPLAR:
-        session.add_reference(torch.from_numpy(exemplar[0]), torch.from_numpy(exemplar[1:]))
-    elif fixture.mode != FIRST_FRAME_IS_EXEMPLAR:
+    if fixture.mode not in (FIRST_FRAME_IS_EXEMPLAR, FIRST_FRAME_IS_NOT_EXEMPLAR):
         raise ValueError(f"{fixture.path}: unknown mode {fixture.mode!r}")
-    files = cfg["frame_files"]
-    ab_all, rgb_all, work, long, is_mem = [], [], [], [], []
-    frame0_l = None
-    for t, name in enumerate(files):
-        l_norm = read_lab(fixture.path / name)[0]
-        frame0_l = l_norm if t == 0 else frame0_l
-        ex_ab = torch.from_numpy(exemplar[1:]) if t == 0 and fixture.mode == FIRST_FRAME_IS_EXEMPLAR else None
-        ab = session.step(torch.from_numpy(l_norm), exemplar_ab=ex_ab, is_last=t == len(files) - 1)
-        ab = ab.float().cpu().numpy()
-        info = session.last_info
-        ab_all.append(ab)
-        rgb_all.append(lab_norm_to_rgb(l_norm, ab))
+    keyframe = 0 if fixture.mode == FIRST_FRAME_IS_EXEMPLAR else None
+    exemplar = Exemplar(_read_rgb(fixture.path / cfg["exemplar_file"]), keyframe, cfg["exemplar_file"])
+    frames = (_read_rgb(fixture.path / name) for name in cfg["frame_files"])
+    results = list(iter_colorize(model, frames, [exemplar], ColorizeOptions(fixture.memory, max_side=0)))
+    sizes = [r.info.memory_sizes for r in results]
+    return ReplayResult(
+        ab=np.stack([r.ab for r in results]),
+        rgb=np.stack([r.rgb for r in results]),
         # the authors count their single exemplar as part of working memory
-        work.append(info.memory_sizes["permanent"] + info.memory_sizes["working"])
-        long.append(info.memory_sizes["long_term"])
-        is_mem.append(info.is_memory_frame)
-    return ReplayResult(np.stack(ab_all), np.stack(rgb_all), np.array(work), np.array(long),
-                        np.array(is_mem), frame0_l, exemplar)
+        work_mem_elements=np.array([s["permanent"] + s["working"] for s in sizes]),
+        long_mem_elements=np.array([s["long_term"] for s in sizes]),
+        is_memory_frame=np.array([r.info.is_memory_frame for r in results]),
+        frame0_l_norm=rgb_to_lab_norm(_read_rgb(fixture.path / cfg["frame_files"][0]))[0],
+        exemplar_lab_norm=rgb_to_lab_norm(resize_exemplar(exemplar.rgb, size)),
+    )

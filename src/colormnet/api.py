@@ -1,0 +1,117 @@
+"""High-level Python API: colorize a video file or a frame folder with one or more exemplars.
+
+>>> from colormnet.api import colorize_video
+>>> colorize_video("bw.mp4", ["first_frame_colour.png@0", "another_shot.jpg"], "colour.mp4")
+
+The authors' weights (CC BY-NC-SA 4.0, non-commercial) are used unless ``model`` is given.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from colormnet.config import MemoryConfig
+from colormnet.errors import InputError
+from colormnet.inference.engine import DEFAULT_MAX_SIDE, ColorizeOptions, colorize_frames
+from colormnet.inference.exemplars import Exemplar, check_exemplars, parse_exemplar
+from colormnet.io.atomic import check_output_path
+from colormnet.io.frames import FrameFolderReader, FrameFolderWriter
+from colormnet.io.video import VideoInfo, VideoReader, VideoWriter
+from colormnet.model.network import ColorMNet
+from colormnet.pretrained import autocast_dtype, load_model, resolve_device
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi"})
+
+
+def default_output(input_path: str | Path) -> Path:
+    """``clip.mp4`` -> ``clip_colorized.mp4``; frame folder ``clip/`` -> ``clip_colorized/``."""
+    p = Path(input_path)
+    if p.is_dir():
+        return p.with_name(p.name + "_colorized")
+    return p.with_name(f"{p.stem}_colorized{p.suffix if p.suffix.lower() in VIDEO_SUFFIXES else '.mp4'}")
+
+
+def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exemplar],
+                   output_path: str | Path | None = None, *, model: ColorMNet | None = None,
+                   weights: str | Path | None = None, download: bool = True, device: str = "auto",
+                   precision: str = "fp32", memory: MemoryConfig | None = None,
+                   max_side: int = DEFAULT_MAX_SIDE, overwrite: bool = False, codec: str = "libx264",
+                   crf: int = 18, fps: float = 25.0, max_frames: int | None = None,
+                   progress: bool = True) -> Path:
+    """Colorize a video file or a folder of frames; returns the output path.
+
+    input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
+    exemplars: ``"img.png@N"`` (colour version of frame N), ``"img.png"`` (free reference) or
+    :class:`Exemplar` objects. output_path: a video file (by suffix: mp4/mkv/mov/webm/avi; fps, time
+    base, frame count and audio of a video input are kept) or a folder of PNG frames; default
+    :func:`default_output`. Output is written under a temporary name and renamed when complete;
+    an existing output is refused unless ``overwrite``. ``fps`` only applies to folder -> video.
+    ``max_frames`` processes only the first N frames (a preview; audio is cut to match).
+    """
+    input_path = Path(input_path)
+    output_path = Path(output_path) if output_path is not None else default_output(input_path)
+    exs = [ex if isinstance(ex, Exemplar) else parse_exemplar(ex) for ex in exemplars]
+    if input_path.is_dir():
+        folder = FrameFolderReader(input_path)
+        num_frames, info, names = len(folder), None, folder.names
+    else:
+        folder, names = None, None
+        info = VideoReader(input_path).info
+        num_frames = info.num_frames
+    if max_frames is not None:
+        if max_frames < 1:
+            raise InputError(f"max_frames must be at least 1, got {max_frames}")
+        num_frames = min(num_frames, max_frames)
+    check_exemplars(exs, num_frames, str(input_path))
+    to_video = output_path.suffix.lower() in VIDEO_SUFFIXES
+    sources = [Path(ex.source) for ex in exs if Path(ex.source).exists()]
+    check_output_path(output_path, inputs=(input_path, *sources), overwrite=overwrite,
+                      is_dir=not to_video)
+    dev = resolve_device(device)
+    options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev))
+    if model is None:
+        model = load_model(weights, dev, download=download)
+    model = model.to(dev).eval()
+
+    pts: deque[int] = deque()
+
+    def source() -> Iterator[np.ndarray]:
+        if folder is not None:
+            yield from itertools.islice(folder, num_frames)
+            return
+        with VideoReader(input_path) as reader:
+            for frame in itertools.islice(reader, num_frames):
+                pts.append(frame.pts)
+                yield frame.rgb
+
+    bar = tqdm(total=num_frames, unit="frame", desc=input_path.name, disable=not progress, dynamic_ncols=True)
+    try:
+        if to_video:
+            if info is None:
+                w, h = folder.size
+                info = VideoInfo.for_size(w, h, Fraction(fps).limit_denominator(1001))
+            audio = input_path if folder is None and info.has_audio else None
+            with VideoWriter(output_path, info, audio_from=audio, codec=codec, crf=crf, overwrite=overwrite,
+                             trim_audio=max_frames is not None) as writer:
+                for rgb in colorize_frames(model, source(), exs, options):
+                    writer.write(rgb, pts.popleft() if pts else None)
+                    bar.update()
+        else:
+            with FrameFolderWriter(output_path, overwrite=overwrite, inputs=(input_path,)) as writer:
+                for i, rgb in enumerate(colorize_frames(model, source(), exs, options)):
+                    writer.write(rgb, names[i] if names else None)
+                    bar.update()
+    finally:
+        bar.close()
+    log.info("wrote %s", output_path)
+    return output_path

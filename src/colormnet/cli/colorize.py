@@ -1,0 +1,106 @@
+"""``colormnet colorize``: a video or frame folder + colour exemplars -> colour video / frames."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from colormnet.config import MEMORY_PRESETS, memory_preset
+from colormnet.inference.engine import DEFAULT_MAX_SIDE
+from colormnet.pretrained import PRECISIONS
+
+_EPILOG = """\
+exemplars:
+  -e IMAGE@N   IMAGE is the colour version of frame N (0-based); it is injected when the
+               video reaches frame N. IMAGE@0 is the authors' default mode.
+  -e IMAGE     a free reference: any colour picture of the scene, used from the first frame
+               (the authors' --FirstFrameIsNotExemplar mode).
+  Any number of both kinds can be combined; all of them stay in permanent memory.
+  Exemplars of another size are resized to the frame size (bilinear), as the authors do.
+
+memory presets (--memory):
+  balanced    the paper's settings (memory frame every 5, working memory 5..10 frames,
+              128 prototypes, 10,000 long-term elements, top-k 30)
+  low-memory  working memory 3..6 frames, 64 prototypes, 4,000 long-term elements
+  quality     memory frame every 3, working memory 7..15 frames, 256 prototypes, 20,000
+              long-term elements (slower)
+  Individual flags below override the preset.
+
+examples:
+  colormnet colorize old_film.mp4 -e frame0_coloured.png@0 -o film_colour.mp4
+  colormnet colorize frames/ -e ref1.jpg -e ref2.jpg@120 -o out_frames/ --device cuda --precision fp16
+
+weights: the authors' checkpoint (CC BY-NC-SA 4.0, non-commercial research use) is taken from
+--weights, else $COLORMNET_WEIGHTS, else the cache (see 'colormnet weights path'), else downloaded
+once (unless --no-download).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("colorize", help="colorize a video or a folder of frames with colour exemplars",
+                       description="Colorize a black-and-white video (any FFmpeg-readable file) or a folder "
+                                   "of frames, guided by one or more colour exemplars. Video output keeps "
+                                   "the size, frame rate, frame count and audio of the input.",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="video file or folder of frames (png/jpg/tif/bmp/webp, natural order)")
+    p.add_argument("-e", "--exemplar", action="append", required=True, metavar="IMAGE[@N]",
+                   help="colour exemplar; repeat for several (see below)")
+    p.add_argument("-o", "--output",
+                   help="output video (.mp4/.mkv/.mov/.webm/.avi) or folder of PNG frames "
+                        "(default: INPUT_colorized.mp4 or INPUT_colorized/)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames (a quick preview)")
+    g = p.add_argument_group("device and speed")
+    g.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    g.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="network precision; fp16/bf16 use autocast (fp16 needs a GPU). Default fp32")
+    g.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PIXELS",
+                   help="run the network with the longer frame side at most this many pixels and "
+                        "upsample the colour onto the full-size frame "
+                        f"(default {DEFAULT_MAX_SIDE}; 0 = always native)")
+    m = p.add_argument_group("memory")
+    m.add_argument("--memory", default="balanced", choices=list(MEMORY_PRESETS), help="memory preset")
+    m.add_argument("--mem-every", type=int, help="write a memory frame every N frames")
+    m.add_argument("--max-mid-term-frames", type=int, help="working-memory capacity in frames (T_max)")
+    m.add_argument("--min-mid-term-frames", type=int, help="frames kept after consolidation (T_min)")
+    m.add_argument("--max-long-term-elements", type=int, help="long-term memory capacity (LT_max)")
+    m.add_argument("--num-prototypes", type=int, help="prototypes per consolidation (P)")
+    m.add_argument("--top-k", type=int, help="top-k of the memory readout")
+    m.add_argument("--no-long-term", action="store_true",
+                   help="no long-term memory: working memory drops its oldest frame instead")
+    o = p.add_argument_group("output encoding (video output)")
+    o.add_argument("--codec", default="libx264", help="FFmpeg video encoder (default libx264, yuv420p)")
+    o.add_argument("--crf", type=int, default=18, help="quality for x264/x265/VP9/AV1 (lower = better; 18)")
+    o.add_argument("--fps", type=float, default=25.0, help="frame rate when the input is a frame folder")
+    w = p.add_argument_group("weights")
+    w.add_argument("--weights", metavar="PATH", help="checkpoint file (default: $COLORMNET_WEIGHTS or cache)")
+    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def memory_from_args(args: argparse.Namespace):
+    """The preset with the explicitly given flags applied on top."""
+    cfg = memory_preset(args.memory)
+    names = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
+             "num_prototypes", "top_k")
+    overrides = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if args.no_long_term:
+        overrides["enable_long_term"] = False
+    try:
+        return replace(cfg, **overrides)
+    except ValueError as err:
+        from colormnet.errors import InputError
+        raise InputError(f"memory settings: {err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from colormnet.api import colorize_video  # heavy imports only when the command runs
+
+    out = colorize_video(args.input, args.exemplar, args.output, weights=args.weights,
+                         download=not args.no_download, device=args.device, precision=args.precision,
+                         memory=memory_from_args(args), max_side=args.max_side, overwrite=args.overwrite,
+                         codec=args.codec, crf=args.crf, fps=args.fps, max_frames=args.max_frames,
+                         progress=not args.quiet)
+    print(out)
+    return 0

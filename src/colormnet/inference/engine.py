@@ -1,0 +1,148 @@
+"""Streaming colorization of a frame sequence with any number of exemplars.
+
+Frames go through a :class:`~colormnet.inference.session.ColorizationSession` one at a time; nothing
+here keeps more than the current frame and a one-frame look-ahead (to know which frame is the last).
+Large frames run the network at a reduced working size (``max_side``) and the predicted chroma is
+upsampled onto the full-resolution luminance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from colormnet.color import lab_norm_to_rgb, rgb_to_lab_norm
+from colormnet.config import MemoryConfig
+from colormnet.errors import InputError
+from colormnet.inference.exemplars import Exemplar, free_references
+from colormnet.inference.session import ColorizationSession, StepInfo
+from colormnet.io.images import is_grayscale_rgb, resize_exemplar
+from colormnet.model.network import ColorMNet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_SIDE = 1280
+"""Frames whose longer side exceeds this run the network at a reduced size (0 = always native).
+
+At 1280 a 720p frame still runs natively; 1080p and 4K run at 1280 pixels on the long side, which
+keeps the memory readout (elements x elements per frame) within a few hundred MB."""
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    """memory: memory settings; max_side: see :data:`DEFAULT_MAX_SIDE`; autocast_dtype: network
+    precision under autocast (None = float32)."""
+
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    max_side: int = DEFAULT_MAX_SIDE
+    autocast_dtype: torch.dtype | None = None
+
+
+def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(w, h) the network runs at: native, or scaled so the longer side is ``max_side``."""
+    if max_side <= 0 or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def as_rgb(frame: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) gray or (H, W, 3) RGB -> (H, W, 3) RGB."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        raise InputError(f"frames must be uint8, got {frame.dtype}")
+    if frame.ndim == 2:
+        return np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    raise InputError(f"frames must be (H, W) or (H, W, 3), got shape {frame.shape}")
+
+
+def _resize_plane(x: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of (C, H, W) float32 to (C, h, w) (antialiased when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size_hw):
+        return x
+    t = torch.from_numpy(np.ascontiguousarray(x))[None]
+    shrink = size_hw[0] < x.shape[-2] or size_hw[1] < x.shape[-1]
+    return F.interpolate(t, size=size_hw, mode="bilinear", align_corners=False, antialias=shrink)[0].numpy()
+
+
+def _with_lookahead(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+    it = iter(frames)
+    try:
+        current = next(it)
+    except StopIteration:
+        raise InputError("the input has no frames") from None
+    for nxt in it:
+        yield current, False
+        current = nxt
+    yield current, True
+
+
+class FrameResult(NamedTuple):
+    """rgb: uint8 (H, W, 3); ab: float32 (2, H, W) normalised chroma; info: the session's step info."""
+
+    rgb: np.ndarray
+    ab: np.ndarray
+    info: StepInfo
+
+
+def colorize_frames(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
+                    options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
+    """Colorize a stream of frames; yields uint8 RGB (H, W, 3) per input frame, in order.
+
+    frames: uint8 (H, W) luma or (H, W, 3) RGB (colour input is reduced to its CIE L*, with a
+    notice). exemplars: keyframe exemplars and/or free references (see :mod:`.exemplars`); at
+    least one. Output keeps each frame's own L* and the predicted chroma at full size.
+    """
+    for result in iter_colorize(model, frames, exemplars, options):
+        yield result.rgb
+
+
+def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
+                  options: ColorizeOptions | None = None) -> Iterator[FrameResult]:
+    """:func:`colorize_frames` with the chroma and the memory bookkeeping of every frame."""
+    options = options or ColorizeOptions()
+    if not exemplars:
+        raise InputError("at least one exemplar is needed")
+    session = ColorizationSession(model, options.memory, options.autocast_dtype)
+    device = session.device
+    keyframes = {ex.frame: ex for ex in exemplars if ex.is_keyframe}
+    warned_colour = False
+    full_size = size = (0, 0)
+    for t, (frame, is_last) in enumerate(_with_lookahead(frames)):
+        rgb = as_rgb(frame)
+        height, width = rgb.shape[:2]
+        if t == 0:
+            full_size = (width, height)
+            size = working_size(width, height, options.max_side)
+            if size != full_size:
+                log.info("frames are %dx%d: the network runs at %dx%d and the chroma is upsampled "
+                         "(max side %d)", width, height, *size, options.max_side)
+            for ex in free_references(exemplars):
+                lab = torch.from_numpy(rgb_to_lab_norm(resize_exemplar(ex.rgb, size))).to(device)
+                session.add_reference(lab[0], lab[1:])
+        elif (width, height) != full_size:
+            raise InputError(f"frame {t} is {width}x{height}, earlier frames were "
+                             f"{full_size[0]}x{full_size[1]}")
+        if not warned_colour and frame.ndim == 3 and not is_grayscale_rgb(rgb[::8, ::8]):
+            log.warning("the input frames are in colour; only their lightness (CIE L*) is used")
+            warned_colour = True
+        l_full = rgb_to_lab_norm(rgb)[0]
+        l_work = _resize_plane(l_full[None], size[::-1])[0]
+        exemplar = keyframes.get(t)
+        if exemplar is not None:
+            ab_full = rgb_to_lab_norm(resize_exemplar(exemplar.rgb, full_size))[1:]
+            ab_work = torch.from_numpy(_resize_plane(ab_full, size[::-1])).to(device)
+            session.step(torch.from_numpy(l_work).to(device), exemplar_ab=ab_work, is_last=is_last)
+        else:
+            ab = session.step(torch.from_numpy(l_work).to(device), is_last=is_last).cpu().numpy()
+            ab_full = _resize_plane(ab, (height, width))
+        yield FrameResult(lab_norm_to_rgb(l_full, ab_full), ab_full, session.last_info)
+
