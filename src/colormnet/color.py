@@ -6,6 +6,7 @@ with scikit-image's D65 ``rgb2lab`` in float32.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -26,11 +27,27 @@ def rgb_to_lab_norm(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(lab.transpose(2, 0, 1))
 
 
+@functools.cache
+def _gray_l_table() -> np.ndarray:
+    """L' of the 256 gray levels (R = G = B), computed by :func:`rgb_to_lab_norm` itself."""
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    return rgb_to_lab_norm(ramp)[0, 0]
+
+
 def gray_to_l_norm(gray: np.ndarray) -> np.ndarray:
-    """uint8 luma (H, W) -> L' (H, W) float32, via RGB = (g, g, g) as the authors' reader does."""
+    """uint8 luma (H, W) -> L' (H, W) float32, exactly as ``rgb_to_lab_norm`` of RGB = (g, g, g)
+    (the authors' reader), via a 256-entry table."""
     if gray.dtype != np.uint8 or gray.ndim != 2:
         raise ValueError(f"expected uint8 grayscale of shape (H, W), got {gray.dtype} {gray.shape}")
-    return rgb_to_lab_norm(np.repeat(gray[:, :, None], 3, axis=2))[0]
+    return _gray_l_table()[gray]
+
+
+def lightness_norm(rgb: np.ndarray) -> np.ndarray:
+    """L' (H, W) float32 of uint8 RGB (H, W, 3); the fast table path when the image is gray."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    if np.array_equal(r, g) and np.array_equal(g, b):
+        return gray_to_l_norm(np.ascontiguousarray(r))
+    return rgb_to_lab_norm(rgb)[0]
 
 
 def lab_norm_to_rgb(l_norm: np.ndarray, ab_norm: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from colormnet.color import lab_norm_to_rgb, rgb_to_lab_norm
+from colormnet.color import lab_norm_to_rgb, lightness_norm, rgb_to_lab_norm
 from colormnet.config import MemoryConfig
 from colormnet.errors import InputError
 from colormnet.inference.exemplars import Exemplar, free_references
@@ -134,7 +134,7 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
         if not warned_colour and frame.ndim == 3 and not is_grayscale_rgb(rgb[::8, ::8]):
             log.warning("the input frames are in colour; only their lightness (CIE L*) is used")
             warned_colour = True
-        l_full = rgb_to_lab_norm(rgb)[0]
+        l_full = lightness_norm(rgb)
         l_work = _resize_plane(l_full[None], size[::-1])[0]
         exemplar = keyframes.get(t)
         if exemplar is not None:
