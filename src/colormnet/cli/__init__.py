@@ -10,7 +10,7 @@ import sys
 
 from colormnet.errors import ColormnetError
 
-_COMMANDS: tuple[str, ...] = ("colorize", "weights")
+_COMMANDS: tuple[str, ...] = ("colorize", "train", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
