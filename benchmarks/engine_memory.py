@@ -89,6 +89,8 @@ def run(args: argparse.Namespace, size: tuple[int, int], n: int, model: ColorMNe
         last = now
         if t % args.sample_every == 0 or t == n - 1:
             samples.append({"frame": t, "bytes": current_memory(device), **result.info.memory_sizes})
+            print(f"  frame {t}: {np.mean(times[-args.sample_every:]):.3f} s/frame, "
+                  f"{samples[-1]['bytes'] / 2**20:.0f} MiB, memory {result.info.memory_sizes}", flush=True)
     total = time.perf_counter() - start
     steady = times[args.warmup:] or times
     return {

@@ -163,3 +163,17 @@ def test_free_reference_mode_session_matches_engine(tiny_model, astro):
     for t, f in enumerate(frames):
         ab = session.step(torch.from_numpy(rgb_to_lab_norm(np.repeat(f[:, :, None], 3, 2))[0]), is_last=t == 2)
         np.testing.assert_array_equal(ab.numpy(), engine[t])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", [torch.float16, torch.bfloat16])
+def test_autocast_on_gpu_close_to_fp32(tiny_model, astro, precision):
+    import copy
+
+    model = copy.deepcopy(tiny_model).cuda()
+    frames = _gray_frames(6, 120, 90)
+    ref = [r.ab for r in iter_colorize(model, frames, [Exemplar(astro, 0)], ColorizeOptions())]
+    low = [r.ab for r in iter_colorize(model, frames, [Exemplar(astro, 0)], ColorizeOptions(autocast_dtype=precision))]
+    for a, b in zip(ref, low, strict=True):
+        assert np.isfinite(b).all() and np.abs(a - b).mean() < 2e-2

@@ -69,14 +69,25 @@ def test_similarity_is_negative_weighted_distance():
     torch.testing.assert_close(sim, direct, rtol=1e-5, atol=1e-5)
 
 
-def test_topk_softmax_keeps_k_and_normalises():
+def test_topk_weights_keep_k_and_normalise():
     sim = torch.tensor([[[0.0], [-1.0], [-2.0], [-30.0]]])
-    aff = mm.topk_softmax(sim, 2)
-    assert aff[0, 2:, 0].abs().sum() == 0
+    weights, indices = mm.topk_weights(sim, 2)
+    assert indices[:, 0].tolist() == [0, 1]
     e = torch.exp(torch.tensor([0.0, -1.0]))
-    torch.testing.assert_close(aff[0, :2, 0], e / e.sum())
+    torch.testing.assert_close(weights[:, 0], e / e.sum())
     # very negative similarities must not turn into 0/0
-    assert torch.isfinite(mm.topk_softmax(sim - 1e4, 2)).all()
+    assert torch.isfinite(mm.topk_weights(sim - 1e4, 2)[0]).all()
+
+
+def test_sparse_readout_equals_dense_topk_product():
+    gen = torch.Generator().manual_seed(4)
+    sim = torch.randn(1, 50, 37, generator=gen)
+    value = torch.randn(2, 6, 50, generator=gen)
+    weights, indices = mm.topk_weights(sim, 5)
+    dense = torch.zeros(50, 37).scatter_(0, indices, weights)[None]
+    torch.testing.assert_close(mm.topk_readout(weights, indices, value, chunk_elements=100),
+                               mm.readout(dense, value))
+    assert (dense > 0).sum(1).eq(5).all()
 
 
 def test_long_term_eviction_keeps_most_used():

@@ -24,7 +24,7 @@ class ColorMemory:
     """Bounded key-value memory for one video (group axis G = 2 chroma channels)."""
 
     def __init__(self, cfg: MemoryConfig, chunk_elements: int = 1 << 26) -> None:
-        """``chunk_elements`` bounds the size of the temporary affinity matrix (elements)."""
+        """``chunk_elements`` bounds the size of the temporary similarity matrix (elements)."""
         self.cfg = cfg
         self.chunk_elements = chunk_elements
         self.permanent = MemoryStore()
@@ -65,16 +65,16 @@ class ColorMemory:
             mem_shrinkage = torch.cat([s.shrinkage for s in stores], -1)
             value = torch.cat([s.value for s in stores], -1)
             query, sel = query_key.flatten(2), selection.flatten(2)
-            # the (N x M) affinity is built a slice of query positions at a time when it would be large
+            # the (N x M) similarity is built a slice of query positions at a time when it would be large
             step = max(1, self.chunk_elements // mem_key.shape[-1])
             usage = torch.zeros(mem_key.shape[-1], device=mem_key.device)
             outs = []
             for start in range(0, query.shape[-1], step):
                 sim = mm.similarity(mem_key, mem_shrinkage, query[..., start:start + step],
                                     sel[..., start:start + step])
-                affinity = mm.topk_softmax(sim, self.cfg.top_k)
-                usage += affinity.sum(dim=2).flatten()
-                outs.append(mm.readout(affinity, value))
+                weights, indices = mm.topk_weights(sim, self.cfg.top_k)
+                usage.index_add_(0, indices.flatten(), weights.flatten())
+                outs.append(mm.topk_readout(weights, indices, value))
             out = torch.cat(outs, -1).to(value.dtype)
             start = 0
             for store in stores:

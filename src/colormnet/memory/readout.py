@@ -38,20 +38,37 @@ def similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor | None, query_
     return sim / math.sqrt(ck)
 
 
-def topk_softmax(sim: torch.Tensor, k: int) -> torch.Tensor:
-    """Softmax over the k largest entries of each column of sim (B, N, M); others get 0.
+def topk_weights(sim: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax over the k largest entries of each column of sim (1, N, M).
 
-    (The authors exponentiate without subtracting the maximum; subtracting it changes only rounding
-    and cannot underflow to 0/0.)
+    Returns weights and memory indices, both (k, M). (The authors exponentiate without subtracting the
+    maximum; subtracting it changes only rounding and cannot underflow to 0/0.)
     """
-    k = min(k, sim.shape[1])
-    values, indices = torch.topk(sim, k=k, dim=1)
-    weights = torch.softmax(values, dim=1)
-    return torch.zeros_like(sim).scatter_(1, indices, weights)
+    values, indices = torch.topk(sim[0], k=min(k, sim.shape[1]), dim=0)
+    return torch.softmax(values, dim=0), indices
+
+
+def topk_readout(weights: torch.Tensor, indices: torch.Tensor, value: torch.Tensor,
+                 chunk_elements: int = 1 << 24) -> torch.Tensor:
+    """Read values with sparse top-k weights: weights/indices (k, M), value (G, Cv, N) -> (G, Cv, M) float32.
+
+    Equal to ``value @ dense_affinity`` but gathers only the k used elements per query position
+    (k x fewer operations than the dense product), ``chunk_elements`` at a time.
+    """
+    g, cv, _ = value.shape
+    flat = value.reshape(g * cv, -1).t()  # (N, G*Cv)
+    k, m = indices.shape
+    step = max(1, chunk_elements // (k * g * cv))
+    out = torch.empty(g * cv, m, dtype=torch.float32, device=value.device)
+    for start in range(0, m, step):
+        idx, w = indices[:, start:start + step], weights[:, start:start + step]
+        gathered = flat[idx].float()  # (k, m', G*Cv)
+        out[:, start:start + step] = torch.einsum("km,kmc->cm", w, gathered)
+    return out.view(g, cv, m)
 
 
 def readout(affinity: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """affinity (1, N, M), value (G, Cv, N) -> (G, Cv, M)."""
+    """Dense readout: affinity (1, N, M), value (G, Cv, N) -> (G, Cv, M)."""
     return value.to(affinity.dtype) @ affinity
 
 
