@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
-from colormnet.config import MEMORY_PRESETS, memory_preset
+from colormnet.cli.options import add_device_arguments, add_memory_arguments, memory_from_args
 from colormnet.inference.engine import DEFAULT_MAX_SIDE
-from colormnet.pretrained import PRECISIONS
 
 _EPILOG = """\
 exemplars:
@@ -50,24 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: INPUT_colorized.mp4 or INPUT_colorized/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames (a quick preview)")
-    g = p.add_argument_group("device and speed")
-    g.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    g.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="network precision; fp16/bf16 use autocast (fp16 needs a GPU). Default fp32")
+    g = add_device_arguments(p)
     g.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PIXELS",
                    help="run the network with the longer frame side at most this many pixels and "
                         "upsample the colour onto the full-size frame "
                         f"(default {DEFAULT_MAX_SIDE}; 0 = always native)")
-    m = p.add_argument_group("memory")
-    m.add_argument("--memory", default="balanced", choices=list(MEMORY_PRESETS), help="memory preset")
-    m.add_argument("--mem-every", type=int, help="write a memory frame every N frames")
-    m.add_argument("--max-mid-term-frames", type=int, help="working-memory capacity in frames (T_max)")
-    m.add_argument("--min-mid-term-frames", type=int, help="frames kept after consolidation (T_min)")
-    m.add_argument("--max-long-term-elements", type=int, help="long-term memory capacity (LT_max)")
-    m.add_argument("--num-prototypes", type=int, help="prototypes per consolidation (P)")
-    m.add_argument("--top-k", type=int, help="top-k of the memory readout")
-    m.add_argument("--no-long-term", action="store_true",
-                   help="no long-term memory: working memory drops its oldest frame instead")
+    add_memory_arguments(p)
     o = p.add_argument_group("output encoding (video output)")
     o.add_argument("--codec", default="libx264", help="FFmpeg video encoder (default libx264, yuv420p)")
     o.add_argument("--crf", type=int, default=18, help="quality for x264/x265/VP9/AV1 (lower = better; 18)")
@@ -77,21 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def memory_from_args(args: argparse.Namespace):
-    """The preset with the explicitly given flags applied on top."""
-    cfg = memory_preset(args.memory)
-    names = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
-             "num_prototypes", "top_k")
-    overrides = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
-    if args.no_long_term:
-        overrides["enable_long_term"] = False
-    try:
-        return replace(cfg, **overrides)
-    except ValueError as err:
-        from colormnet.errors import InputError
-        raise InputError(f"memory settings: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,81 @@
+"""``colormnet benchmark``: colourise a DAVIS-layout dataset with the paper's protocol and evaluate it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from colormnet.cli.options import add_device_arguments, add_memory_arguments, memory_from_args
+
+_EPILOG = """\
+dataset: <DATA>/<clip>/<frame>.jpg|png holding the COLOUR ground truth (e.g. DAVIS JPEGImages/480p).
+The network sees only the luma of each frame; frame 0 provides the colours:
+  --protocol first-frame          the paper's protocol (authors' default): frame 0's colours are the
+                                  exemplar of frame 0, which is output as given; later frames predicted
+  --protocol reference-not-first  frame 0's colour image is a free reference (authors'
+                                  --FirstFrameIsNotExemplar); every frame, frame 0 included, is predicted
+Output: <OUT>/<clip>/<frame>.png, then <OUT>/benchmark.json and <OUT>/benchmark.md (metrics as in
+'colormnet eval'; frame 0 is included, as in the authors' evaluation script).
+
+weights: --weights FILE, else $COLORMNET_WEIGHTS, else the cache ('colormnet weights path'); nothing is
+downloaded here (run 'colormnet weights download' first). --recipe-weights runs the full-size network
+with deterministic pseudo-random weights to try the pipeline without the checkpoint: its numbers are
+NOT meaningful and the report says so.
+
+memory presets (--memory): balanced (the paper's settings), low-memory, quality; the flags below
+override single settings.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``benchmark`` command."""
+    p = sub.add_parser("benchmark", help="colourise a DAVIS-layout dataset from its first frames and evaluate",
+                       description="Colourise every clip of a colour dataset from its luma, with frame 0's "
+                                   "colours as the exemplar (the paper's protocol), then evaluate the result "
+                                   "against the dataset.",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, metavar="DIR", help="colour clips, <DIR>/<clip>/<frame>")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (frames and reports)")
+    p.add_argument("--clips", metavar="LIST", help="comma-separated clip names (default: all)")
+    p.add_argument("--protocol", default="first-frame", choices=("first-frame", "reference-not-first"),
+                   help="where frame 0's colours go (default: first-frame, the paper's)")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--weights", metavar="FILE", help="checkpoint (default: $COLORMNET_WEIGHTS or the cache)")
+    w.add_argument("--recipe-weights", action="store_true",
+                   help="deterministic pseudo-random weights (pipeline test only; results not meaningful)")
+    add_device_arguments(p)
+    add_memory_arguments(p)
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--metrics", metavar="LIST", help="comma-separated metrics (see 'colormnet eval --help')")
+    e.add_argument("--lpips-weights", nargs="+", metavar="FILE", help="AlexNet + LPIPS heads (for lpips)")
+    e.add_argument("--inception-weights", metavar="FILE", help="Inception-v3 checkpoint (for fid)")
+    e.add_argument("--json", metavar="OUT", help="JSON report (default <OUT>/benchmark.json)")
+    e.add_argument("--markdown", metavar="OUT", help="Markdown report (default <OUT>/benchmark.md)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing clip folders and reports")
+    p.add_argument("--resume", action="store_true", help="keep clip folders that already hold every frame")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table on stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from colormnet.eval.dataset_run import build_model, run_benchmark
+    from colormnet.pretrained import autocast_dtype, resolve_device
+
+    memory = memory_from_args(args)
+    device = resolve_device(args.device)
+    autocast_dtype(args.precision, device)  # reject fp16 on the CPU before loading anything
+    clips = [c.strip() for c in args.clips.split(",") if c.strip()] if args.clips else None
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    lpips = None
+    if args.lpips_weights:
+        lpips = args.lpips_weights[0] if len(args.lpips_weights) == 1 else tuple(args.lpips_weights[:2])
+    model, label = build_model(args.weights, recipe=args.recipe_weights, device=device)
+    report = run_benchmark(Path(args.data), Path(args.out), model, memory=memory, protocol=args.protocol,
+                           clips=clips, precision=args.precision, metrics=metrics, lpips_weights=lpips,
+                           inception_weights=args.inception_weights, weights_label=label,
+                           json_path=args.json, markdown_path=args.markdown, overwrite=args.overwrite,
+                           resume=args.resume, progress=not args.quiet)
+    if not args.quiet:
+        print(report["markdown"], end="")
+        print(f"\nreports: {report['json_path']}, {report['markdown_path']}")
+    return 0

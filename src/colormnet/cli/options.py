@@ -1,0 +1,46 @@
+"""Command-line options shared by several subcommands (memory settings, device, precision)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from colormnet.config import MEMORY_PRESETS, MemoryConfig, memory_preset
+from colormnet.errors import InputError
+from colormnet.pretrained import PRECISIONS
+
+_MEMORY_FIELDS = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
+                  "num_prototypes", "top_k")
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """--device and --precision; returns their group so a command can add its own speed options."""
+    g = parser.add_argument_group("device and speed")
+    g.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    g.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="network precision; fp16/bf16 use autocast (fp16 needs a GPU). Default fp32")
+    return g
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    m = parser.add_argument_group("memory")
+    m.add_argument("--memory", default="balanced", choices=list(MEMORY_PRESETS), help="memory preset")
+    m.add_argument("--mem-every", type=int, help="write a memory frame every N frames")
+    m.add_argument("--max-mid-term-frames", type=int, help="working-memory capacity in frames (T_max)")
+    m.add_argument("--min-mid-term-frames", type=int, help="frames kept after consolidation (T_min)")
+    m.add_argument("--max-long-term-elements", type=int, help="long-term memory capacity (LT_max)")
+    m.add_argument("--num-prototypes", type=int, help="prototypes per consolidation (P)")
+    m.add_argument("--top-k", type=int, help="top-k of the memory readout")
+    m.add_argument("--no-long-term", action="store_true",
+                   help="no long-term memory: working memory drops its oldest frame instead")
+
+
+def memory_from_args(args: argparse.Namespace) -> MemoryConfig:
+    """The preset named by --memory with the explicitly given flags applied on top."""
+    overrides = {n: getattr(args, n) for n in _MEMORY_FIELDS if getattr(args, n) is not None}
+    if args.no_long_term:
+        overrides["enable_long_term"] = False
+    try:
+        return replace(memory_preset(args.memory), **overrides)
+    except ValueError as err:
+        raise InputError(f"memory settings: {err}") from None
