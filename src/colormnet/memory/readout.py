@@ -48,6 +48,13 @@ def topk_weights(sim: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     return torch.softmax(values, dim=0), indices
 
 
+def topk_softmax(sim: torch.Tensor, k: int) -> torch.Tensor:
+    """Dense form of :func:`topk_weights`: (B, N, M) with zeros outside each column's top k
+    (differentiable; used by training, where memory is small)."""
+    values, indices = torch.topk(sim, k=min(k, sim.shape[1]), dim=1)
+    return torch.zeros_like(sim).scatter(1, indices, torch.softmax(values, dim=1))
+
+
 def topk_readout(weights: torch.Tensor, indices: torch.Tensor, value: torch.Tensor,
                  chunk_elements: int = 1 << 24) -> torch.Tensor:
     """Read values with sparse top-k weights: weights/indices (k, M), value (G, Cv, N) -> (G, Cv, M) float32.
