@@ -1,7 +1,8 @@
 """ColorMNet: exemplar-based video colorization (ECCV 2024), re-implemented.
 
-Nothing is downloaded or loaded at import time. Start with :func:`colormnet.build_model`
-and :class:`colormnet.inference.session.ColorizationSession`.
+Nothing is downloaded or loaded at import time. Start with :func:`colormnet.api.colorize_video`
+(files in, files out), :func:`colormnet.inference.engine.colorize_frames` (arrays), or
+:func:`colormnet.pretrained.load_model` + :class:`colormnet.inference.session.ColorizationSession`.
 """
 
 from colormnet.config import MemoryConfig, ModelConfig
