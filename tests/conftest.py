@@ -15,10 +15,14 @@ def fixtures_root() -> Path:
     return Path(os.environ.get("COLORMNET_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
 
 
-def require_fixtures_root() -> Path:
+def require_fixtures_root(*files: str) -> Path:
+    """The fixture directory; skips the test when it (or one of ``files`` in it) is absent."""
     root = fixtures_root()
     if not root.is_dir():
         pytest.skip(f"parity fixtures not found at {root} (set COLORMNET_FIXTURES)")
+    for name in files:
+        if not (root / name).is_file():
+            pytest.skip(f"{root} has no {name}")
     return root
 
 

@@ -20,7 +20,7 @@ def full_model():
 
 
 def test_state_dict_matches_official_keys_order_shapes_dtypes(full_model):
-    root = require_fixtures_root()
+    root = require_fixtures_root("state_dict_keys.json")
     spec = json.loads((root / "state_dict_keys.json").read_text())
     entries = spec["entries"]
     sd = full_model.state_dict()
@@ -39,7 +39,7 @@ def test_parameter_count(full_model):
 
 
 def test_recipe_weights_bit_exact(full_model):
-    root = require_fixtures_root()
+    root = require_fixtures_root("init_check.json")
     check = json.loads((root / "init_check.json").read_text())
     for item in check["checks"]:
         value = recipe_tensor(item["key"], tuple(item["shape"]))

@@ -21,9 +21,9 @@ _FIXTURES = find_fixtures(_ROOT) if _ROOT.is_dir() else []
 _WITH_INTERMEDIATES = [f for f in _FIXTURES if (f.path / "intermediates.npz").is_file()]
 
 
-def _params(fixtures: list[Fixture]):
+def _params(fixtures: list[Fixture], what: str = "parity fixtures"):
     if not fixtures:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no parity fixtures found under {_ROOT} "
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} found under {_ROOT} "
                                                                   "(set COLORMNET_FIXTURES)"))]
     return [pytest.param(f, id=f.name) for f in fixtures]
 
@@ -90,7 +90,7 @@ def _close(name: str, mine: torch.Tensor, ref: np.ndarray) -> str | None:
     return None if excess.max() <= 0 else f"{name}: max abs diff {np.abs(mine - ref).max():.2e}"
 
 
-@pytest.mark.parametrize("fixture", _params(_WITH_INTERMEDIATES))
+@pytest.mark.parametrize("fixture", _params(_WITH_INTERMEDIATES, "fixtures with intermediates.npz"))
 @torch.inference_mode()
 def test_intermediates_per_stage(fixture: Fixture, recipe_model):
     """Frames 0 and 1 stage by stage, each stage fed with our own previous stages."""
