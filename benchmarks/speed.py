@@ -126,6 +126,8 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, frame
             "fps": 1.0 / mean if mean else None,
             "non_memory_mean_s": statistics.fmean(non_mem) if non_mem else None,
             "memory_mean_s": statistics.fmean(mem) if mem else None,
+            # ~threads when the CPU was ours alone; much lower = other processes took CPU time
+            "cpu_per_wall": (sum(cpu_times[warmup:]) / sum(steady)) if steady and device.type == "cpu" else None,
         },
         "by_frame_count": {str(c): statistics.fmean(times[warmup:warmup + c]) for c in counts
                            if warmup + c <= n and c > 0},
@@ -147,9 +149,10 @@ def table(results: list[dict[str, Any]]) -> str:
         s = r["steady"]
         rows.append([f"{r['size'][0]}x{r['size'][1]}", r["precision"], _fmt(r["first_frame_s"]),
                      f"{_fmt(s['mean_s'])} (n={s['frames']})", _fmt(s["fps"], 3), _fmt(s["non_memory_mean_s"]),
-                     _fmt(s["memory_mean_s"]), f"{r['peak_memory']['bytes'] / 2**20:,.0f}"])
+                     _fmt(s["memory_mean_s"]), _fmt(s["cpu_per_wall"], 2),
+                     f"{r['peak_memory']['bytes'] / 2**20:,.0f}"])
     return common.markdown_table(["size", "precision", "first frame (s)", "steady s/frame", "frames/s",
-                                  "non-memory frame (s)", "memory frame (s)", "peak memory (MiB)"], rows)
+                                  "non-memory frame (s)", "memory frame (s)", "CPU/wall", "peak memory (MiB)"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", type=Path, help="frame folder to take frames from (default: astronaut pan)")
     p.add_argument("--exemplar", type=Path, help="colour exemplar image (default: the first frame)")
     p.add_argument("--flush-denormal", action="store_true",
-                   help="torch.set_flush_denormal(True): treat subnormal floats as 0 (x86 CPUs); the "
-                        "recipe weights produce subnormals that can slow CPU convolutions a lot")
+                   help="torch.set_flush_denormal(True): treat subnormal floats as 0 (x86 CPUs); the tiny "
+                        "network's recipe weights produce subnormals that slow CPU kernels a lot")
     p.add_argument("--tiny", action="store_true", help="tiny random-architecture model (smoke test)")
     p.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/speed-<device>-<date>.json)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
