@@ -86,15 +86,14 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, frame
     ab0 = torch.from_numpy(exemplar_ab).to(device)
     common.reset_peak_memory(device)
     before = common.current_memory(device)
-    session, ctx = new_session(model, memory, dtype)
+    session = new_session(model, memory, dtype)
     times, cpu_times, memory_frames = [], [], []
     n = len(l_maps)
     load_before = common.load_average()
     for t, l_norm in enumerate(l_maps):
         _sync(device)
         start, cpu_start = time.perf_counter(), time.process_time()
-        with ctx():
-            session.step(l_norm, ab0 if t == 0 else None, is_last=t == n - 1)
+        session.step(l_norm, ab0 if t == 0 else None, is_last=t == n - 1)
         _sync(device)
         times.append(time.perf_counter() - start)
         cpu_times.append(time.process_time() - cpu_start)

@@ -28,8 +28,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,20 +190,17 @@ def _prepare_out_dir(out_root: Path, data_root: Path, clips: dict[str, list[Path
     return skip
 
 
-def new_session(model: ColorMNet, memory: MemoryConfig | None = None, dtype: torch.dtype | None = None
-                ) -> tuple[ColorizationSession, Callable[[], AbstractContextManager]]:
-    """A session and a context factory to wrap its calls in, for autocast ``dtype`` (None = off).
-
-    The session applies autocast itself; the factory is kept for callers that wrap extra work.
-    """
-    return ColorizationSession(model, memory, autocast_dtype=dtype), nullcontext
+def new_session(model: ColorMNet, memory: MemoryConfig | None = None,
+                dtype: torch.dtype | None = None) -> ColorizationSession:
+    """A session running the network under autocast ``dtype`` (None = the model's precision)."""
+    return ColorizationSession(model, memory, autocast_dtype=dtype)
 
 
 def _colorize_clip(model: ColorMNet, frames: Sequence[Path], writer: FrameFolderWriter, *,
                    memory: MemoryConfig | None, protocol: str, dtype: torch.dtype | None,
                    bar: Any) -> float:
     """Colourise one clip into ``writer``; returns the seconds spent in the network/memory."""
-    session, ctx = new_session(model, memory, dtype)
+    session = new_session(model, memory, dtype)
     reader = FrameFolderReader(frames[0].parent)
     if [p.name for p in frames] != reader.names:
         raise InputError(f"frames of {frames[0].parent} changed while running; start again")
@@ -214,14 +210,13 @@ def _colorize_clip(model: ColorMNet, frames: Sequence[Path], writer: FrameFolder
         lab = rgb_to_lab_norm(rgb)
         l_norm = torch.from_numpy(lab[0])
         start = time.perf_counter()
-        with ctx():
-            if protocol == "first-frame":
-                ab = session.step(l_norm, torch.from_numpy(lab[1:]) if t == 0 else None, is_last=t == n - 1)
-            else:
-                if t == 0:
-                    session.add_reference(l_norm, torch.from_numpy(lab[1:]))
-                ab = session.step(l_norm, None, is_last=t == n - 1)
-            ab_np = ab.float().cpu().numpy()
+        if protocol == "first-frame":
+            ab = session.step(l_norm, torch.from_numpy(lab[1:]) if t == 0 else None, is_last=t == n - 1)
+        else:
+            if t == 0:
+                session.add_reference(l_norm, torch.from_numpy(lab[1:]))
+            ab = session.step(l_norm, None, is_last=t == n - 1)
+        ab_np = ab.float().cpu().numpy()
         net_seconds += time.perf_counter() - start
         writer.write(lab_norm_to_rgb(lab[0], ab_np), name)
         bar.update(1)

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from colormnet.errors import InputError
 from colormnet.eval import metrics as M
 from colormnet.eval.fid import fid_from_features, fid_pooled
+from colormnet.io.images import load_frame_rgb
 
 __all__ = ["ALL_METRICS", "DEFAULT_METRICS", "evaluate_dirs", "to_markdown"]
 
@@ -97,14 +97,6 @@ def _pair_clips(pred_dir: Path, gt_dir: Path, notes: list[str]) -> dict[str, lis
             f"{len(unused)} ground-truth clip(s) without predictions were not evaluated: {unused[:5]}"
         )
     return pairs
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
-    except OSError as exc:
-        raise InputError(f"cannot read image {path}: {exc}") from exc
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -198,7 +190,7 @@ def evaluate_dirs(
         fp_clip: list[np.ndarray] = []
         fg_clip: list[np.ndarray] = []
         for pred_path, gt_path in frame_pairs:
-            pred, gt = _read_rgb(pred_path), _read_rgb(gt_path)
+            pred, gt = load_frame_rgb(pred_path), load_frame_rgb(gt_path)
             if pred.shape != gt.shape:
                 raise InputError(
                     f"size differs: {pred_path} is {pred.shape[1]}x{pred.shape[0]}, "

@@ -166,3 +166,23 @@ def commit_dir(tmp: PathLike, final: PathLike, *, overwrite: bool) -> Path:
         raise OutputError(f"could not move the finished folder into place at {final}: {exc}") from exc
     remove_quietly(old)
     return final
+
+
+class AtomicOutput:
+    """Context-manager protocol of the atomic writers: ``close()`` on success, ``abort()`` on any
+    exception (KeyboardInterrupt included). Subclasses define both."""
+
+    def close(self) -> Path:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

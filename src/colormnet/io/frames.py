@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from colormnet.errors import InputError, OutputError
-from colormnet.io.atomic import check_output_path, commit_dir, make_partial_dir, remove_quietly
+from colormnet.io.atomic import AtomicOutput, check_output_path, commit_dir, make_partial_dir, remove_quietly
 from colormnet.io.images import image_size, load_frame_rgb
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class FrameFolderReader:
         yield from zip(self.names, self, strict=True)
 
 
-class FrameFolderWriter:
+class FrameFolderWriter(AtomicOutput):
     """Write frames as PNG files into a folder, atomically (temporary sibling folder, renamed on close).
 
     Use as a context manager: on normal exit the folder is moved into place; on an exception
@@ -178,11 +178,3 @@ class FrameFolderWriter:
         tmp, self._tmp = self._tmp, None
         remove_quietly(tmp)
 
-    def __enter__(self) -> FrameFolderWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -34,7 +34,7 @@ import av
 import numpy as np
 
 from colormnet.errors import InputError, OutputError
-from colormnet.io.atomic import check_output_path, commit_file, partial_file_path, remove_quietly
+from colormnet.io.atomic import AtomicOutput, check_output_path, commit_file, partial_file_path, remove_quietly
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def _encoder(codec: str) -> av.Codec:
     return enc
 
 
-class VideoWriter:
+class VideoWriter(AtomicOutput):
     """Encode uint8 RGB frames one by one into ``path``, atomically, copying audio from ``audio_from``.
 
     ``info`` describes the input (its size, frame rate and time base are reused). The file is written as
@@ -430,11 +430,3 @@ class VideoWriter:
         self._close_audio()
         remove_quietly(self._tmp)
 
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from colormnet.color import rgb_to_lab_norm
 from colormnet.config import MemoryConfig
 from colormnet.inference.engine import ColorizeOptions, iter_colorize
 from colormnet.inference.exemplars import Exemplar
-from colormnet.io.images import resize_exemplar
+from colormnet.io.images import load_frame_rgb, resize_exemplar
 from colormnet.model.network import ColorMNet
 
 FIRST_FRAME_IS_EXEMPLAR = "first_frame_is_exemplar"
@@ -67,12 +66,9 @@ def find_fixtures(root: Path) -> list[Fixture]:
 
 
 def read_lab(path: Path, size_wh: tuple[int, int] | None = None) -> np.ndarray:
-    """An image as the authors' reader gives it: PIL RGB, optional bilinear resize -> (3, H, W) Lab'."""
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        if size_wh is not None and img.size != tuple(size_wh):
-            img = img.resize(tuple(size_wh), Image.BILINEAR)
-        return rgb_to_lab_norm(np.asarray(img))
+    """An image as the authors' reader gives it: RGB, optional bilinear resize -> (3, H, W) Lab'."""
+    rgb = load_frame_rgb(path)
+    return rgb_to_lab_norm(rgb if size_wh is None else resize_exemplar(rgb, tuple(size_wh)))
 
 
 @dataclass
@@ -86,11 +82,6 @@ class ReplayResult:
     exemplar_lab_norm: np.ndarray
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
-
-
 def replay(model: ColorMNet, fixture: Fixture) -> ReplayResult:
     """Run a fixture through the streaming engine (native size) configured like the authors' script."""
     cfg = fixture.config
@@ -98,8 +89,8 @@ def replay(model: ColorMNet, fixture: Fixture) -> ReplayResult:
     if fixture.mode not in (FIRST_FRAME_IS_EXEMPLAR, FIRST_FRAME_IS_NOT_EXEMPLAR):
         raise ValueError(f"{fixture.path}: unknown mode {fixture.mode!r}")
     keyframe = 0 if fixture.mode == FIRST_FRAME_IS_EXEMPLAR else None
-    exemplar = Exemplar(_read_rgb(fixture.path / cfg["exemplar_file"]), keyframe, cfg["exemplar_file"])
-    frames = (_read_rgb(fixture.path / name) for name in cfg["frame_files"])
+    exemplar = Exemplar(load_frame_rgb(fixture.path / cfg["exemplar_file"]), keyframe, cfg["exemplar_file"])
+    frames = (load_frame_rgb(fixture.path / name) for name in cfg["frame_files"])
     results = list(iter_colorize(model, frames, [exemplar], ColorizeOptions(fixture.memory, max_side=0)))
     sizes = [r.info.memory_sizes for r in results]
     return ReplayResult(
@@ -109,6 +100,6 @@ def replay(model: ColorMNet, fixture: Fixture) -> ReplayResult:
         work_mem_elements=np.array([s["permanent"] + s["working"] for s in sizes]),
         long_mem_elements=np.array([s["long_term"] for s in sizes]),
         is_memory_frame=np.array([r.info.is_memory_frame for r in results]),
-        frame0_l_norm=rgb_to_lab_norm(_read_rgb(fixture.path / cfg["frame_files"][0]))[0],
+        frame0_l_norm=rgb_to_lab_norm(load_frame_rgb(fixture.path / cfg["frame_files"][0]))[0],
         exemplar_lab_norm=rgb_to_lab_norm(resize_exemplar(exemplar.rgb, size)),
     )

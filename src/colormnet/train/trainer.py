@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from colormnet import pretrained
 from colormnet.config import ModelConfig
 from colormnet.errors import InputError, OutputError
 from colormnet.io.atomic import remove_quietly
@@ -81,13 +82,10 @@ def setup_distributed(device: str = "auto") -> DistContext:
 
 
 def resolve_device(name: str, ctx: DistContext) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{ctx.local_rank}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device={name} but CUDA is not available; use device=cpu")
+    """:func:`colormnet.pretrained.resolve_device`, with a bare ``cuda`` pinned to this rank's GPU."""
+    device = pretrained.resolve_device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", ctx.local_rank)
     return device
 
 
