@@ -23,6 +23,7 @@ from colormnet.errors import InputError
 from colormnet.inference.engine import DEFAULT_MAX_SIDE, ColorizeOptions, colorize_frames
 from colormnet.inference.exemplars import Exemplar, check_exemplars, parse_exemplar
 from colormnet.io.atomic import check_output_path
+from colormnet.io.containers import CONTAINERS, check_pix_fmt, output_container, plan_video
 from colormnet.io.frames import FrameFolderReader, FrameFolderWriter
 from colormnet.io.video import VideoInfo, VideoReader, VideoWriter
 from colormnet.model.network import ColorMNet
@@ -30,50 +31,66 @@ from colormnet.pretrained import autocast_dtype, load_model, resolve_device
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi"})
-
-
 def default_output(input_path: str | Path) -> Path:
-    """``clip.mp4`` -> ``clip_colorized.mp4``; frame folder ``clip/`` -> ``clip_colorized/``."""
+    """``clip.mp4`` -> ``clip_colorized.mp4``; frame folder ``clip/`` -> ``clip_colorized/``.
+
+    An input whose suffix is not a container we write (``.flv``, ``.wmv``, ...) gives ``.mp4``.
+    """
     p = Path(input_path)
     if p.is_dir():
         return p.with_name(p.name + "_colorized")
-    return p.with_name(f"{p.stem}_colorized{p.suffix if p.suffix.lower() in VIDEO_SUFFIXES else '.mp4'}")
+    return p.with_name(f"{p.stem}_colorized{p.suffix if p.suffix.lower() in CONTAINERS else '.mp4'}")
 
 
 def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exemplar],
                    output_path: str | Path | None = None, *, model: ColorMNet | None = None,
                    weights: str | Path | None = None, download: bool = True, device: str = "auto",
                    precision: str = "fp32", memory: MemoryConfig | None = None,
-                   max_side: int = DEFAULT_MAX_SIDE, overwrite: bool = False, codec: str = "libx264",
-                   crf: int = 18, fps: float = 25.0, max_frames: int | None = None,
-                   progress: bool = True) -> Path:
+                   max_side: int = DEFAULT_MAX_SIDE, overwrite: bool = False, codec: str | None = None,
+                   crf: int = 18, pix_fmt: str | None = None, fps: float = 25.0,
+                   max_frames: int | None = None, progress: bool = True) -> Path:
     """Colorize a video file or a folder of frames; returns the output path.
 
     input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
     exemplars: ``"img.png@N"`` (colour version of frame N), ``"img.png"`` (free reference) or
-    :class:`Exemplar` objects. output_path: a video file (by suffix: mp4/mkv/mov/webm/avi; fps, time
-    base, frame count and audio of a video input are kept) or a folder of PNG frames; default
-    :func:`default_output`. Output is written under a temporary name and renamed when complete;
-    an existing output is refused unless ``overwrite``. ``fps`` only applies to folder -> video.
-    ``max_frames`` processes only the first N frames (a preview; audio is cut to match).
+    :class:`Exemplar` objects. output_path: a video file (suffix .mp4 .m4v .mov .mkv .webm .avi .ts
+    .mpg .mpeg; size, orientation, frame rate, frame count, timing, audio, subtitles, chapters and
+    metadata of a video input are kept as far as the container can hold them, see
+    :mod:`colormnet.io.containers`) or a folder of PNG frames (a name without suffix); default
+    :func:`default_output`. ``codec`` / ``pix_fmt``: video encoder and pixel format (default: the
+    container's); impossible choices raise :class:`InputError` before the model loads. Output is
+    written under a temporary name and renamed when complete; an existing output is refused unless
+    ``overwrite``. ``fps`` only applies to folder -> video. ``max_frames`` processes only the first N
+    frames (a preview; audio is cut to match).
     """
     input_path = Path(input_path)
-    output_path = Path(output_path) if output_path is not None else default_output(input_path)
+    output_path = output_path if output_path is not None else default_output(input_path)
+    container = output_container(output_path)  # before Path() drops a trailing "/"
+    output_path = Path(output_path)
+    if pix_fmt is not None:
+        check_pix_fmt(pix_fmt)
     exs = [ex if isinstance(ex, Exemplar) else parse_exemplar(ex) for ex in exemplars]
     if input_path.is_dir():
-        folder = FrameFolderReader(input_path)
+        folder, video = FrameFolderReader(input_path), None
         num_frames, info, names = len(folder), None, folder.names
     else:
         folder, names = None, None
-        info = VideoReader(input_path).info
+        video = VideoReader(input_path)  # probes once (warnings about the file are logged here)
+        info = video.info
         num_frames = info.num_frames
     if max_frames is not None:
         if max_frames < 1:
             raise InputError(f"max_frames must be at least 1, got {max_frames}")
         num_frames = min(num_frames, max_frames)
     check_exemplars(exs, num_frames, str(input_path))
-    to_video = output_path.suffix.lower() in VIDEO_SUFFIXES
+    to_video = container is not None
+    if to_video:
+        if info is None:
+            w, h = folder.size
+            info = VideoInfo.for_size(w, h, Fraction(fps).limit_denominator(1001))
+        plan_video(output_path, info.width, info.height, info.fps, info.time_base, codec, pix_fmt)
+    elif codec is not None or pix_fmt is not None:
+        log.warning("--codec/--pix-fmt apply to video output only; %s is a folder of PNG frames", output_path)
     sources = [Path(ex.source) for ex in exs if Path(ex.source).exists()]
     check_output_path(output_path, inputs=(input_path, *sources), overwrite=overwrite,
                       is_dir=not to_video)
@@ -89,7 +106,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
         if folder is not None:
             yield from itertools.islice(folder, num_frames)
             return
-        with VideoReader(input_path) as reader:
+        with video as reader:
             for frame in itertools.islice(reader, num_frames):
                 pts.append(frame.pts)
                 yield frame.rgb
@@ -97,12 +114,9 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     bar = tqdm(total=num_frames, unit="frame", desc=input_path.name, disable=not progress, dynamic_ncols=True)
     try:
         if to_video:
-            if info is None:
-                w, h = folder.size
-                info = VideoInfo.for_size(w, h, Fraction(fps).limit_denominator(1001))
-            audio = input_path if folder is None and info.has_audio else None
-            with VideoWriter(output_path, info, audio_from=audio, codec=codec, crf=crf, overwrite=overwrite,
-                             trim_audio=max_frames is not None) as writer:
+            streams = input_path if folder is None else None
+            with VideoWriter(output_path, info, streams_from=streams, codec=codec, crf=crf, pix_fmt=pix_fmt,
+                             overwrite=overwrite, trim_audio=max_frames is not None) as writer:
                 for rgb in colorize_frames(model, source(), exs, options):
                     writer.write(rgb, pts.popleft() if pts else None)
                     bar.update()

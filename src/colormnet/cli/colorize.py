@@ -28,6 +28,21 @@ examples:
   colormnet colorize old_film.mp4 -e frame0_coloured.png@0 -o film_colour.mp4
   colormnet colorize frames/ -e ref1.jpg -e ref2.jpg@120 -o out_frames/ --device cuda --precision fp16
 
+output (-o): a video by its suffix, or a folder of PNG frames (a name without suffix, or ending in /).
+  suffix      default codec         timing
+  .mp4 .m4v   libx264 (H.264)       the input's timestamps, exactly
+  .mov        libx264               the input's timestamps, exactly
+  .mkv        libx264               the input's timestamps (1 ms units)
+  .webm       libvpx-vp9 (VP9)      the input's timestamps (1 ms units)
+  .ts         libx264               the input's timestamps (1/90000 s units)
+  .avi        mpeg4 (MPEG-4 part 2) constant rate = the input's average
+  .mpg .mpeg  mpeg2video            constant rate = the input's average (standard rates only)
+  The output keeps the input's size, orientation (rotation metadata is applied: the output is upright),
+  frame count and rate, every audio track (copied, or re-encoded when the container cannot hold it),
+  subtitles the container can hold, chapters and metadata; what is dropped is named in a warning.
+  Pixel format: yuv420p; an odd width/height switches to yuv444p (exact size, less widely playable)
+  unless --pix-fmt is given. --codec/--pix-fmt are checked before the model loads.
+
 weights: the authors' checkpoint (CC BY-NC-SA 4.0, non-commercial research use) is taken from
 --weights, else $COLORMNET_WEIGHTS, else the cache (see 'colormnet weights path'), else downloaded
 once (unless --no-download).
@@ -38,14 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("colorize", help="colorize a video or a folder of frames with colour exemplars",
                        description="Colorize a black-and-white video (any FFmpeg-readable file) or a folder "
                                    "of frames, guided by one or more colour exemplars. Video output keeps "
-                                   "the size, frame rate, frame count and audio of the input.",
+                                   "the size, orientation, frame rate, frame count, audio, subtitles, "
+                                   "chapters and metadata of the input.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="video file or folder of frames (png/jpg/tif/bmp/webp, natural order)")
     p.add_argument("-e", "--exemplar", action="append", required=True, metavar="IMAGE[@N]",
                    help="colour exemplar; repeat for several (see below)")
     p.add_argument("-o", "--output",
-                   help="output video (.mp4/.mkv/.mov/.webm/.avi) or folder of PNG frames "
-                        "(default: INPUT_colorized.mp4 or INPUT_colorized/)")
+                   help="output video (.mp4 .m4v .mov .mkv .webm .ts .avi .mpg .mpeg) or folder of PNG "
+                        "frames (default: INPUT_colorized.<same suffix> or INPUT_colorized/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames (a quick preview)")
     g = add_device_arguments(p)
@@ -55,8 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(default {DEFAULT_MAX_SIDE}; 0 = always native)")
     add_memory_arguments(p)
     o = p.add_argument_group("output encoding (video output)")
-    o.add_argument("--codec", default="libx264", help="FFmpeg video encoder (default libx264, yuv420p)")
-    o.add_argument("--crf", type=int, default=18, help="quality for x264/x265/VP9/AV1 (lower = better; 18)")
+    o.add_argument("--codec", metavar="ENCODER",
+                   help="FFmpeg video encoder, e.g. libx264, libx265, libvpx-vp9, libsvtav1, ffv1 (default: "
+                        "the container's, see below)")
+    o.add_argument("--pix-fmt", metavar="FMT",
+                   help="pixel format, e.g. yuv420p (most playable), yuv444p (full colour, any size), "
+                        "yuv420p10le (default: yuv420p, or yuv444p for an odd size)")
+    o.add_argument("--crf", type=int, default=18,
+                   help="quality for x264/x265/VP9/AV1 (lower = better; 18). MPEG-2/4 use quantizer 2")
     o.add_argument("--fps", type=float, default=25.0, help="frame rate when the input is a frame folder")
     w = p.add_argument_group("weights")
     w.add_argument("--weights", metavar="PATH", help="checkpoint file (default: $COLORMNET_WEIGHTS or cache)")
@@ -71,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     out = colorize_video(args.input, args.exemplar, args.output, weights=args.weights,
                          download=not args.no_download, device=args.device, precision=args.precision,
                          memory=memory_from_args(args), max_side=args.max_side, overwrite=args.overwrite,
-                         codec=args.codec, crf=args.crf, fps=args.fps, max_frames=args.max_frames,
-                         progress=not args.quiet)
+                         codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, fps=args.fps,
+                         max_frames=args.max_frames, progress=not args.quiet)
     print(out)
     return 0
