@@ -23,7 +23,7 @@ class ModelSource:
     """How a worker gets its network (picklable, so Ray actors can build their own copy).
 
     weights: checkpoint path (None: $COLORMNET_WEIGHTS, else the cache, else a download when
-    ``download``). factory: ``"module:function"`` naming ``function(device) -> ColorMNet``, used
+    ``download``). factory: ``"module:function"`` naming ``function() -> ColorMNet``, used
     instead of the checkpoint (tests use ``colormnet.testing.models:tiny_model``).
     """
 
@@ -35,7 +35,7 @@ class ModelSource:
         """The network in eval mode on ``device`` (a torch.device or its name)."""
         if self.factory:
             module, _, name = self.factory.partition(":")
-            return getattr(importlib.import_module(module), name)(device).eval()
+            return getattr(importlib.import_module(module), name)().to(device).eval()
         from colormnet.pretrained import load_model
 
         return load_model(self.weights, device, download=self.download)

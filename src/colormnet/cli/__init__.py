@@ -10,7 +10,7 @@ import sys
 
 from colormnet.errors import ColormnetError
 
-_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "eval", "train", "weights")
+_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "eval", "study", "train", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
