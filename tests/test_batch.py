@@ -136,6 +136,17 @@ def test_local_cli_run_resumes_and_isolates_failures(three_clips, tmp_path, monk
     assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("[ab].*")}
 
 
+def test_ray_flag_before_inputs(tmp_path, monkeypatch):
+    """'--ray a.mp4 b.mp4': the first input is not taken for the cluster address."""
+    seen = {}
+    monkeypatch.setattr("colormnet.batch.runner.run_batch", lambda jobs, out, **kw: seen.update(jobs=jobs, **kw) or [])
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).touch()
+    assert main(["batch", "--ray", str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4"), "--out", str(tmp_path / "o")]) == 0
+    assert [j.input.name for j in seen["jobs"]] == ["a.mp4", "b.mp4"]
+    assert seen["ray"] is True and seen["ray_address"] is None
+
+
 def test_input_without_exemplar_fails_alone(tmp_path, monkeypatch, tiny_model, capsys):
     monkeypatch.setattr("colormnet.pretrained.load_model", lambda *a, **k: tiny_model)
     clip = make_gray_clip(tmp_path / "lonely.mp4", n=3, w=40, h=24)

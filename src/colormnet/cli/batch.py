@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from colormnet.batch.runner import run_batch
     from colormnet.errors import InputError
 
+    if args.ray and Path(args.ray).exists():  # "--ray clip.mp4 ...": argparse took an input for the address
+        args.inputs.insert(0, args.ray)
+        args.ray = ""
     if bool(args.inputs) == bool(args.manifest):
         raise InputError("give either INPUT... or --manifest FILE (not both, not neither)")
     out = Path(args.out)
