@@ -178,3 +178,16 @@ def test_ray_local_cluster(three_clips, tmp_path, monkeypatch):
         ray.shutdown()
     assert {n: r["status"] for n, r in _summary(out).items()} == {"a.mp4": "skipped", "b.mkv": "skipped",
                                                                   "c.mp4": "failed"}
+
+
+def test_local_threads_one_per_device(three_clips, tmp_path):
+    """Several local devices: one thread per device shares the queue (two CPU 'devices' here)."""
+    from colormnet.batch.local import run_local
+
+    got = []
+    jobs = jobs_from_inputs(three_clips, tmp_path / "o")
+    (tmp_path / "o").mkdir()
+    run_local(jobs, TINY, ["cpu", "cpu"], overwrite=False, on_result=got.append)
+    assert sorted((Path(r.input).name, r.status) for r in got) == [("a.mp4", "done"), ("b.mkv", "done"),
+                                                                    ("c.mp4", "failed")]
+    assert probe(tmp_path / "o" / "a.mp4").num_frames == 5

@@ -109,14 +109,15 @@ def _post(url: str, data: dict) -> int:
 
 
 def test_server_shuffles_and_refuses_bad_requests(server):
-    orders = set()
-    for _ in range(12):
+    orders: dict[str, set[str]] = {"g01": set(), "g02": set()}
+    for _ in range(16):
         with urllib.request.urlopen(server.url + "vote?observer=shuffle-check") as r:
             html = r.read().decode()
-        order = html.split("name='order' value='")[1].split("'")[0]
-        orders.add(order)
+        group = html.split("name='group' value='")[1].split("'")[0]
+        orders[group].add(html.split("name='order' value='")[1].split("'")[0])
         assert not any(m in html for m in METHODS)  # anonymised
-    assert len(orders) > 1  # fresh random order per page (P(same 12 times) < 1e-8)
+    # a fresh random order of one clip's results on every page (P(fail) < 1e-6)
+    assert all(orders.values()) and max(len(o) for o in orders.values()) > 1
     assert _post(server.url, {"observer": "x", "group": "g01", "choice": "nope"}) == 400
     assert _post(server.url, {"observer": "bad id!", "group": "g01", "choice": "nope"}) == 400
     for path in ("study.json", "votes.jsonl", "media/../study.json", "media/%2e%2e/study.json"):
@@ -214,3 +215,21 @@ def test_three_observers_in_chromium(study, server, browser, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     assert "6 votes from 3 observers on 2 clips" in (study / "report.md").read_text()
     assert (shots / "study_page.png").stat().st_size > 10000
+
+
+def test_serve_port_in_use(study, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["study", "serve", str(study), "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_report_without_votes(study, capsys):
+    assert main(["study", "report", str(study)]) == 2
+    assert "has no votes yet" in capsys.readouterr().err
+    assert main(["study", "report", str(study.parent)]) == 2
+    assert "is not a study folder" in capsys.readouterr().err
