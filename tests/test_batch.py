@@ -174,6 +174,12 @@ def test_ray_local_cluster(three_clips, tmp_path, monkeypatch):
         assert [r.status for r in again] == ["skipped", "skipped", "failed"]
         assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("[ab].*")}
         assert ray.is_initialized()  # a cluster the caller started is left running
+        # a worker that cannot build its model fails its jobs with the reason (not a bare actor death)
+        bad = ModelSource(factory="colormnet.testing.models:no_such_factory")
+        failed = run_batch(jobs_from_inputs(three_clips[:2], tmp_path / "o2"), tmp_path / "o2", source=bad,
+                           ray=True, progress=False)
+        assert [r.status for r in failed] == ["failed", "failed"]
+        assert all("could not load the model" in r.error and "no_such_factory" in r.error for r in failed)
     finally:
         ray.shutdown()
     assert {n: r["status"] for n, r in _summary(out).items()} == {"a.mp4": "skipped", "b.mkv": "skipped",

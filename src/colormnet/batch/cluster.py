@@ -21,15 +21,21 @@ class _Worker:
     """Ray actor body: builds its model once, then colorizes the jobs it is given."""
 
     def __init__(self, source: ModelSource, use_gpu: bool) -> None:
+        import socket
+
         import torch
 
         self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-        self.model = source.build(self.device)
-        import socket
-
         self.name = f"{socket.gethostname()}:{self.device}"
+        self.model, self.load_error = None, ""
+        try:
+            self.model = source.build(self.device)
+        except Exception as exc:  # reported with every job this actor gets, instead of a bare actor death
+            self.load_error = f"could not load the model on {self.name}: {type(exc).__name__}: {exc}"
 
     def run(self, job: Job, overwrite: bool) -> JobResult:
+        if self.model is None:
+            return JobResult(str(job.input), str(job.output), "failed", error=self.load_error, worker=self.name)
         return run_job(job, self.model, self.device, overwrite=overwrite, worker=self.name)
 
 
