@@ -206,6 +206,8 @@ def test_three_observers_in_chromium(study, server, browser, tmp_path):
     assert [(s.method, s.chosen, s.total) for s in report.shares] == [("colormnet", 3, 6), ("deoldify", 1, 6),
                                                                        ("bistnet", 2, 6)]
     assert report.observers == 3
+    assert sum(report.by_position) == 6
+    assert report.by_position == tuple(sum(v["position"] == i for v in votes) for i in range(3))
     assert main(["study", "report", str(study)]) == 0
     with open(study / "report.csv", newline="") as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}

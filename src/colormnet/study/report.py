@@ -53,6 +53,7 @@ class StudyReport:
     observers: int
     groups: int
     confidence: float
+    by_position: tuple[int, ...] = ()  # choices of the result shown first (A), second (B), ...
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -70,6 +71,11 @@ class StudyReport:
                  f"| method | chosen | selection | {pct} CI |", "|---|---:|---:|---|"]
         lines += [f"| {s.method} | {s.chosen} | {100 * s.share:.1f} % | {100 * s.low:.1f} - {100 * s.high:.1f} % |"
                   for s in self.shares]
+        known = sum(self.by_position)
+        if known:
+            pos = ", ".join(f"{chr(ord('A') + i)} {100 * n / known:.1f} %" for i, n in enumerate(self.by_position))
+            lines += ["", f"Choices by position on the page (the order is random, so a large imbalance means "
+                          f"position bias): {pos}."]
         return "\n".join(lines) + "\n"
 
 
@@ -88,8 +94,10 @@ def study_report(folder: str | Path, confidence: float = 0.95) -> StudyReport:
     for m in methods:
         low, high = wilson_interval(counts[m], n, confidence)
         shares.append(MethodShare(m, counts[m], n, counts[m] / n if n else 0.0, low, high))
+    positions = Counter(v["position"] for v in votes if isinstance(v.get("position"), int))
+    by_position = tuple(positions[i] for i in range(len(methods))) if positions else ()
     return StudyReport(meta["title"], shares, n, len({v["observer"] for v in votes}), len(meta["groups"]),
-                       confidence)
+                       confidence, by_position)
 
 
 def bar_chart(report: StudyReport, path: str | Path) -> Path:
