@@ -14,6 +14,7 @@ from colormnet.errors import ColormnetError
 
 log = logging.getLogger(__name__)
 
+_ENCODE_OPTIONS = ("precision", "max_side", "max_frames", "codec", "pix_fmt", "crf", "fps")
 _MEMORY_FLAGS = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
                  "num_prototypes", "top_k")
 
@@ -73,7 +74,7 @@ def colorize_kwargs(options: dict) -> dict:
     """Per-job options -> keyword arguments of :func:`colormnet.api.colorize_video`."""
     from colormnet.config import MemoryConfig, memory_preset
 
-    kwargs = {k: options[k] for k in ("precision", "max_side", "max_frames", "codec", "crf", "fps") if k in options}
+    kwargs = {k: options[k] for k in _ENCODE_OPTIONS if k in options}
     overrides = {k: options[k] for k in _MEMORY_FLAGS if k in options}
     if options.get("no_long_term"):
         overrides["enable_long_term"] = False

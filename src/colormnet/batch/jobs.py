@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from colormnet.api import VIDEO_SUFFIXES
 from colormnet.config import MEMORY_PRESETS
 from colormnet.errors import InputError
+from colormnet.io.containers import CONTAINERS
 from colormnet.pretrained import PRECISIONS
 
 EXEMPLAR_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -25,7 +25,7 @@ EXEMPLAR_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # per-job options (manifest ``options``) -> converter; the keys are colorize_video's keyword names
 # plus the memory flags of ``colormnet colorize``.
 _OPTION_TYPES: dict[str, type] = {
-    "memory": str, "precision": str, "max_side": int, "max_frames": int, "codec": str, "crf": int,
+    "memory": str, "precision": str, "max_side": int, "max_frames": int, "codec": str, "pix_fmt": str, "crf": int,
     "fps": float, "mem_every": int, "max_mid_term_frames": int, "min_mid_term_frames": int,
     "max_long_term_elements": int, "num_prototypes": int, "top_k": int, "no_long_term": bool,
 }
@@ -102,8 +102,9 @@ def _parse_option_text(text: str, where: str) -> dict[str, Any]:
 
 
 def default_output(input_path: Path, out_dir: Path) -> Path:
-    """``a.mp4`` -> ``OUT/a.mp4``; another video suffix is kept; a frame folder ``a/`` -> ``OUT/a/``."""
-    if input_path.suffix.lower() in VIDEO_SUFFIXES:
+    """``a.mkv`` -> ``OUT/a.mkv`` (a container we write is kept, others give ``.mp4``); a frame folder
+    ``a/`` -> ``OUT/a/``."""
+    if input_path.suffix.lower() in CONTAINERS:
         return out_dir / input_path.name
     if input_path.is_dir() or not input_path.suffix:
         return out_dir / input_path.name

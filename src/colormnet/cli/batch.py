@@ -20,7 +20,7 @@ manifest (CSV with a header row, or JSON Lines .jsonl):
   {"input": "reel3.mkv", "exemplar": ["r3.png@0", "r3b.png"], "options": {"precision": "fp16"}}
   Several exemplars: split by ';', or more columns exemplar2, exemplar3, ... Relative inputs and
   exemplars are relative to the manifest, relative outputs to --out. Empty output: OUT/<input name>.
-  options: memory, precision, max_side, max_frames, codec, crf, fps, mem_every, max_mid_term_frames,
+  options: memory, precision, max_side, max_frames, codec, pix_fmt, crf, fps, mem_every, max_mid_term_frames,
   min_mid_term_frames, max_long_term_elements, num_prototypes, top_k, no_long_term (as KEY=VALUE
   separated by spaces or ';', or a JSON object); they override the command-line defaults.
 
@@ -68,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PIXELS",
                    help=f"network working size (default {DEFAULT_MAX_SIDE}; 0 = native)")
     g.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames of each input")
-    g.add_argument("--codec", default="libx264", help="FFmpeg video encoder (default libx264)")
+    g.add_argument("--codec", metavar="ENCODER",
+                   help="FFmpeg video encoder (default: the output container's, as colorize)")
+    g.add_argument("--pix-fmt", metavar="FMT", help="output pixel format (default as colorize)")
     g.add_argument("--crf", type=int, default=18, help="encoder quality (default 18)")
     g.add_argument("--fps", type=float, default=25.0, help="frame rate for frame-folder inputs")
     add_memory_arguments(p)
@@ -83,8 +85,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _default_options(args: argparse.Namespace) -> dict:
     from colormnet.batch.jobs import OPTION_NAMES
 
-    options = {"precision": args.precision, "max_side": args.max_side, "codec": args.codec, "crf": args.crf,
-               "fps": args.fps, "memory": args.memory}
+    options = {"precision": args.precision, "max_side": args.max_side, "crf": args.crf, "fps": args.fps,
+               "memory": args.memory}
+    for name in ("codec", "pix_fmt"):
+        if getattr(args, name):
+            options[name] = getattr(args, name)
     if args.max_frames is not None:
         options["max_frames"] = args.max_frames
     if args.no_long_term:
