@@ -42,7 +42,9 @@ def decoded(path: Path) -> tuple[list[int], list[float], dict]:
 @pytest.mark.parametrize("suffix", VIDEO_SUFFIXES)
 @pytest.mark.parametrize("size", [(32, 16), (33, 17)])
 def test_every_container_keeps_count_order_rate_and_size(tmp_path, suffix, size):
-    src = make_clip(tmp_path / "in.mp4", n=10, w=size[0], h=size[1], fps=24, pix_fmt="yuv444p")
+    """With an 8 kHz AAC track (priming at -128 ms; MP2 cannot take 8 kHz) and odd/even sizes."""
+    src = make_clip(tmp_path / "in.mp4", n=10, w=size[0], h=size[1], fps=24, pix_fmt="yuv444p",
+                    audio=(("aac", 8000, "mono", "eng"),))
     out = transcode(src, tmp_path / f"out{suffix}")
     idx, times, stream = decoded(out)
     assert idx == list(range(10)), idx  # every frame, in order
@@ -53,6 +55,18 @@ def test_every_container_keeps_count_order_rate_and_size(tmp_path, suffix, size)
     assert got.num_frames == 10 and float(got.fps) == pytest.approx(24, rel=2e-3)
     if suffix == ".avi":
         assert stream["time_base"] == Fraction(1, 24)  # a time base AVI can hold
+    assert got.has_audio
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mpg", ".mp4", ".mkv", ".ts"])
+def test_input_starting_late_keeps_count(tmp_path, suffix):
+    """Video starting at 1 s (a cut from a broadcast): AVI has no start offset and must not pad frames."""
+    src = make_clip(tmp_path / "late.mkv", n=5, fps=25, pts=[1000, 1040, 1080, 1120, 1160],
+                    time_base=Fraction(1, 1000), audio=(("aac", 8000, "mono", None),))
+    out = transcode(src, tmp_path / f"out{suffix}")
+    idx, times, _ = decoded(out)
+    assert idx == list(range(5)) and np.allclose(np.diff(times), 0.04, atol=1.1e-3)
+    assert probe(out).num_frames == 5
 
 
 def test_avi_from_fine_time_base_is_not_inflated(tmp_path):
@@ -151,6 +165,15 @@ def test_default_codec_per_container():
                    ".webm": "libvpx-vp9"}
 
 
+def test_webm_falls_back_to_av1_without_vp9(monkeypatch):
+    import colormnet.io.containers as containers
+
+    real = containers._video_encoder
+    monkeypatch.setattr(containers, "_video_encoder", lambda n: None if n == "libvpx-vp9" else real(n))
+    plan = plan_video("o.webm", 32, 16, Fraction(24), Fraction(1, 1000))
+    assert plan.codec in ("libsvtav1", "libaom-av1") and plan.pix_fmt == "yuv420p"
+
+
 def test_output_kind_by_suffix(tmp_path):
     assert output_container("x.MP4") is CONTAINERS[".mp4"]
     assert output_container(tmp_path / "frames") is None
@@ -233,6 +256,7 @@ def test_mp4_keeps_what_it_can_and_says_what_it_drops(tmp_path, caplog):
     assert kept == [("video", "h264", "und"), ("audio", "aac", "eng"), ("audio", "opus", "fra")]
     with av.open(str(out)) as c:
         assert c.metadata["title"] == "My film" and len(c.chapters()) == 2
+        assert c.metadata["creation_time"].startswith("2020-01-02T03:04:05")
     assert "subtitle, subrip, deu" in caplog.text and "cannot hold subrip" in caplog.text
     assert "attachment" in caplog.text and "only .mkv" in caplog.text
 
@@ -243,6 +267,19 @@ def test_avi_reencodes_opus_and_drops_chapters(tmp_path, caplog):
     kinds = streams_of(out)
     assert [k[:2] for k in kinds] == [("video", "mpeg4"), ("audio", "aac"), ("audio", "mp3")]
     assert "re-encoded to libmp3lame" in caplog.text and "2 chapters: avi files cannot hold chapters" in caplog.text
+
+
+def test_truncated_matroska_warns(tmp_path, caplog):
+    src = make_clip(tmp_path / "cut.mkv", n=20, w=64, h=32)
+    src.write_bytes(src.read_bytes()[: int(src.stat().st_size * 0.6)])
+    with caplog.at_level(logging.WARNING):
+        info = probe(src)
+    assert 0 < info.num_frames < 20 and len(list(VideoReader(src))) == info.num_frames
+    assert "cut.mkv: its header says" in caplog.text and "truncated" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        probe(make_clip(tmp_path / "whole.mkv", n=20, w=64, h=32, audio=(("aac", 8000, "mono", None),)))
+    assert caplog.text == ""  # an intact file (audio a little longer than video) is not flagged
 
 
 def test_mov_text_subtitles_copied_into_mp4(tmp_path):

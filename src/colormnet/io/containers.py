@@ -55,6 +55,7 @@ class ContainerSpec:
     video_encoders: tuple[str, ...]  # default video encoder: the first this build has
     audio_encoder: str  # for audio tracks whose codec the container cannot hold
     constant_rate: bool = False
+    zero_start: bool = False  # no start offsets (AVI): the video starts at 0 whatever the input's start
     chapters: bool = True
     video_codecs: frozenset[str] | None = None
     audio_codecs: frozenset[str] | None = None
@@ -80,7 +81,7 @@ CONTAINERS: dict[str, ContainerSpec] = {
                          video_codecs=frozenset({"h264", "hevc", "mpeg2video", "mpeg1video"}),
                          audio_codecs=frozenset({"aac", "mp2", "mp3", "ac3", "eac3", "opus"}),
                          subtitle_codecs=frozenset({"dvb_subtitle"})),
-    ".avi": ContainerSpec("avi", ("mpeg4",), "libmp3lame", constant_rate=True, chapters=False,
+    ".avi": ContainerSpec("avi", ("mpeg4",), "libmp3lame", constant_rate=True, zero_start=True, chapters=False,
                           subtitle_codecs=frozenset()),
     ".mpg": ContainerSpec("mpeg", ("mpeg2video",), "mp2", constant_rate=True, chapters=False,
                           video_codecs=frozenset({"mpeg2video", "mpeg1video"}),

@@ -48,6 +48,14 @@ def _codec_name(stream: av.stream.Stream) -> str | None:
     return cc.codec.canonical_name if cc is not None and cc.codec is not None else None
 
 
+def _supported_rate(encoder: str, rate: int) -> int:
+    """``rate`` if the encoder takes it, else the nearest higher rate it takes (else its highest)."""
+    rates = sorted(av.Codec(encoder, "w").audio_rates or ())
+    if not rates or rate in rates:
+        return rate
+    return next((r for r in rates if r >= rate), rates[-1])
+
+
 def _describe(stream: av.stream.Stream) -> str:
     lang = stream.metadata.get("language")
     return f"stream #{stream.index} ({stream.type}, {_codec_name(stream) or 'no codec'}" + \
@@ -66,6 +74,10 @@ class StreamCopier:
     def __init__(self, source: Path, out: av.container.OutputContainer, spec: ContainerSpec,
                  video_index: int | None, out_name: str) -> None:
         self.source = source
+        # a constant-rate container (AVI) has no start offsets: a track starting before 0 (audio
+        # priming) would push the video back by whole frames, so such a track is shifted to start at 0
+        self._shift_negative = spec.zero_start
+        self._shift: dict[int, int] = {}
         self.container = av.open(str(source))
         self.kept: list[str] = []
         self.dropped: list[str] = []
@@ -119,10 +131,7 @@ class StreamCopier:
                                 f"build has no {target} encoder to convert it")
             return
         cc = st.codec_context
-        rate = cc.sample_rate
-        if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
-            rate = 48000
-        a_out = out.add_stream(target, rate=rate)
+        a_out = out.add_stream(target, rate=_supported_rate(target, cc.sample_rate))
         layout = cc.layout
         if "channel" in layout.name:  # unnamed channel order (e.g. WAV without mask): use the usual one
             layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}.get(layout.nb_channels, "stereo")
@@ -150,6 +159,8 @@ class StreamCopier:
                 if idx in self._copy:
                     if pkt.size == 0 or (pkt.dts is None and pkt.pts is None):
                         continue
+                    if self._shift_negative:
+                        self._shift_to_zero(pkt)
                     pkt.stream = self._copy[idx]
                     yield pkt
                 else:
@@ -160,6 +171,15 @@ class StreamCopier:
                         self.source, exc)
         for a_out in self._encode.values():
             yield from a_out.encode(None)
+
+    def _shift_to_zero(self, pkt: av.Packet) -> None:
+        first = pkt.dts if pkt.dts is not None else pkt.pts
+        shift = self._shift.setdefault(pkt.stream.index, max(0, -first))
+        if shift:
+            if pkt.pts is not None:
+                pkt.pts += shift
+            if pkt.dts is not None:
+                pkt.dts += shift
 
     def close(self) -> None:
         self.container.close()

@@ -10,8 +10,9 @@ Reader choices:
   displayed size. The output is written upright, without a matrix.
 - Interlaced input is processed as stored (both fields woven into one frame), with a warning.
 - Frames are decoded to 8-bit RGB whatever the input depth or chroma format (10-bit, 4:2:2, 4:4:4).
-- A file that ends before the frame count its container announces (truncated, damaged) gives the
-  frames that decode, with a warning at the end; a decoding error part-way is an :class:`InputError`.
+- A file that ends early (truncated download: fewer frames than an MP4 announces, or Matroska streams
+  ending well before the header's duration) gives the frames that are there, with a warning; a
+  decoding error part-way is an :class:`InputError`.
 
 Writer choices (container table, codecs, pixel format and time base: :mod:`colormnet.io.containers`;
 other streams: :mod:`colormnet.io.streams`):
@@ -162,6 +163,27 @@ def orient(rgb: np.ndarray, orientation: Orientation | None) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def _count_frames(path: Path, index: int) -> int:
+    """Video packets of stream ``index``, counted by demuxing. Warns when the header's duration (Matroska
+    writes it when the file is finished) runs well past the end of every stream: a truncated file."""
+    frames, end = 0, 0.0
+    with _open_input(path) as container:
+        header = container.duration / av.time_base if container.duration else None
+        start = container.start_time / av.time_base if container.start_time else 0.0
+        try:
+            for pkt in container.demux():
+                if pkt.size == 0 or pkt.pts is None:
+                    continue
+                frames += pkt.stream.index == index
+                end = max(end, float((pkt.pts + (pkt.duration or 0)) * pkt.time_base) - start)
+        except av.error.FFmpegError as exc:
+            log.warning("%s: reading stopped after %d frames (%s)", path, frames, exc)
+    if header is not None and header - end > max(0.25, 0.05 * header):
+        log.warning("%s: its header says %.2f s but the streams end at %.2f s; the file looks truncated, "
+                    "continuing with the %d frames that are there", path, header, end, frames)
+    return max(frames, 1)
+
+
 def probe(path: PathLike) -> VideoInfo:
     """Describe a video file; :class:`InputError` when it is missing, unreadable or has no frames.
 
@@ -193,18 +215,10 @@ def probe(path: PathLike) -> VideoInfo:
         audio = container.streams.audio[0] if container.streams.audio else None
         width, height, index = cc.width, cc.height, stream.index
         sar = Fraction(cc.sample_aspect_ratio) if cc.sample_aspect_ratio else None
-        start_pts = stream.start_time or 0
+        start_pts = first.pts if first.pts is not None else (stream.start_time or 0)
         orientation, rotation, interlaced = _orientation(first, p), first.rotation or 0, bool(first.interlaced_frame)
     if num_frames <= 0:  # container does not store it (Matroska, WebM, raw streams): count packets
-        with _open_input(p) as container:
-            stream = container.streams[index]
-            num_frames, counted = sum(1 for pkt in container.demux(stream) if pkt.size > 0), True
-        num_frames = max(num_frames, 1)
-        announced = round(duration * fps) if duration else 0
-        if announced > num_frames + 1:
-            log.warning("%s: its header gives a duration of %.2f s (about %d frames) but only %d frames are "
-                        "present; the file looks truncated, continuing with what is there", p, duration,
-                        announced, num_frames)
+        num_frames, counted = _count_frames(p, index), True
     if not duration:
         duration = float(num_frames / Fraction(fps))
     if orientation is not None and orientation[0] == 0:
@@ -330,7 +344,8 @@ class VideoWriter(AtomicOutput):
         self._packets: Iterator[av.Packet] | None = None
         self.count, self._last_pts, self._pending, self._vfr_warned = 0, None, None, False
         # constant rate: frame i at (input start, in frames) + i
-        self._cfr_start = round(info.start_pts * info.time_base * self.plan.rate)
+        self._cfr_start = 0 if self.plan.container.zero_start else \
+            round(info.start_pts * info.time_base * self.plan.rate)
         try:
             self._open(crf, encoder_options, streams_from)
         except BaseException:
@@ -373,6 +388,11 @@ class VideoWriter(AtomicOutput):
                 copy_metadata(src.metadata, vs.metadata)
                 vs.disposition = src.disposition
             self._packets = self._copier.packets()
+        try:
+            out.start_encoding()  # open every encoder and write the header now, before any frame is made
+        except (ValueError, av.error.FFmpegError) as exc:
+            raise OutputError(f"cannot start writing {self.path.name} ({plan.codec}, {plan.pix_fmt}, "
+                              f"{plan.size[0]}x{plan.size[1]}): {exc}") from exc
 
     # -- writing -----------------------------------------------------------------------------------
     def _pump(self, until: float | None, end: float | None = None) -> None:
