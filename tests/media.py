@@ -139,7 +139,7 @@ def make_clip(path: Path, n: int = 6, w: int = 32, h: int = 16, fps: int | Fract
         for pk in v.encode(None):
             c.mux(pk)
         for a, rate, layout in tracks:
-            channels = 1 if layout == "mono" else 2
+            channels = av.AudioLayout(layout).nb_channels
             total, step = int(rate * seconds), 1024
             fmt = a.codec_context.codec.audio_formats[0].name if a.codec_context.codec.audio_formats else "s16"
             for i in range(0, total, step):

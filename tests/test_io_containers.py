@@ -282,6 +282,17 @@ def test_truncated_matroska_warns(tmp_path, caplog):
     assert caplog.text == ""  # an intact file (audio a little longer than video) is not flagged
 
 
+def test_surround_audio_downmixed_for_mp2(tmp_path, caplog):
+    src = make_clip(tmp_path / "in.mp4", n=4, fps=25, audio=(("aac", 48000, "5.1", None),))
+    with caplog.at_level(logging.INFO):
+        out = transcode(src, tmp_path / "out.mpg")
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0].codec_context
+        assert (a.name, a.layout.name, a.sample_rate) == ("mp2", "stereo", 48000)
+    assert "downmixing to stereo" in caplog.text
+    assert probe(out).num_frames == 4
+
+
 def test_mov_text_subtitles_copied_into_mp4(tmp_path):
     src = make_clip(tmp_path / "in.mp4", n=4, audio=(("aac", 8000, "mono", "eng"),), subtitles=(("mov_text", "eng"),))
     out = transcode(src, tmp_path / "out.mov")

@@ -56,6 +56,19 @@ def _supported_rate(encoder: str, rate: int) -> int:
     return next((r for r in rates if r >= rate), rates[-1])
 
 
+def _encoder_takes(encoder: str, rate: int, layout) -> bool:
+    """Whether the audio encoder opens with this rate and channel layout (MP2/MP3 stop at stereo)."""
+    enc = av.Codec(encoder, "w")
+    try:
+        cc = av.CodecContext.create(encoder, "w")
+        cc.sample_rate, cc.layout = rate, layout
+        cc.format = enc.audio_formats[0] if enc.audio_formats else "s16"
+        cc.open()
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return True
+
+
 def _describe(stream: av.stream.Stream) -> str:
     lang = stream.metadata.get("language")
     return f"stream #{stream.index} ({stream.type}, {_codec_name(stream) or 'no codec'}" + \
@@ -135,6 +148,10 @@ class StreamCopier:
         layout = cc.layout
         if "channel" in layout.name:  # unnamed channel order (e.g. WAV without mask): use the usual one
             layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}.get(layout.nb_channels, "stereo")
+        if not _encoder_takes(target, a_out.codec_context.sample_rate, layout):
+            log.info("%s: %s cannot encode %s audio; downmixing to stereo", out.format.name, target,
+                     getattr(layout, "name", layout))
+            layout = "stereo"
         a_out.layout = layout
         copy_metadata(st.metadata, a_out.metadata)
         a_out.disposition = st.disposition
