@@ -162,12 +162,14 @@ def test_ray_local_cluster(three_clips, tmp_path, monkeypatch):
     out = tmp_path / "out"
     jobs = jobs_from_inputs(three_clips, out, {"max_side": 0})
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False)
-    try:
-        results = run_batch(jobs, out, source=TINY, ray=True, ray_workers=2, progress=False)
-        assert [r.status for r in results] == ["done", "done", "failed"]
-        assert [r.frames for r in results[:2]] == [5, 4]
-        assert all(r.worker.endswith(":cpu") for r in results)
-        assert "not a video" in results[2].error
+    try:  # the command line on the cluster this test started (the command then leaves it running)
+        assert main(["batch", "--ray", *map(str, three_clips), "--out", str(out), "--ray-workers", "2",
+                     "--max-side", "0", "--model-factory", TINY.factory, "--quiet"]) == 1
+        rows = _summary(out)
+        assert {n: (r["status"], r["frames"]) for n, r in rows.items()} == {
+            "a.mp4": ("done", "5"), "b.mkv": ("done", "4"), "c.mp4": ("failed", "")}
+        assert "not a video" in rows["c.mp4"]["error"]
+        assert all(r["worker"].endswith(":cpu") for r in rows.values())  # host:device of the Ray actor
         assert probe(out / "a.mp4").num_frames == 5 and probe(out / "b.mkv").num_frames == 4
         stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("[ab].*")}
         again = run_batch(jobs, out, source=TINY, ray=True, progress=False)

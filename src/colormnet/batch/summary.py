@@ -1,4 +1,4 @@
-"""The batch summary table (input, output, frames, s/frame, status, error) as CSV and Markdown."""
+"""The batch summary table (input, output, frames, s/frame, status, error, worker) as CSV and Markdown."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 from colormnet.batch.execute import JobResult
 
-COLUMNS = ("input", "output", "frames", "s_per_frame", "status", "error")
+COLUMNS = ("input", "output", "frames", "s_per_frame", "status", "error", "worker")
 
 
 def _cells(r: JobResult) -> list[str]:
     spf = r.seconds_per_frame
     return [r.input, r.output, "" if r.frames is None else str(r.frames), "" if spf is None else f"{spf:.3f}",
-            r.status, r.error]
+            r.status, r.error, r.worker]
 
 
 def to_csv(results: Sequence[JobResult]) -> str:
@@ -32,7 +32,7 @@ def to_markdown(results: Sequence[JobResult]) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
     counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed", "not run")}
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---|---:|---:|---|---|"]
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---|---:|---:|---|---|---|"]
     lines += ["| " + " | ".join(esc(c) for c in _cells(r)) + " |" for r in results]
     lines += ["", ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no jobs"]
     return "\n".join(lines) + "\n"

@@ -26,7 +26,7 @@ manifest (CSV with a header row, or JSON Lines .jsonl):
 
 resuming: outputs that exist are skipped (re-running finishes what is missing; --overwrite redoes
 all). A failing input is reported and the others go on. OUT/batch_summary.csv and .md list input,
-output, frames, s/frame, status (done/skipped/failed/not run) and error; the exit status is 1 when a
+output, frames, s/frame, status (done/skipped/failed/not run), error and worker; the exit status is 1 when a
 job failed.
 
 where it runs:
@@ -78,6 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--weights", metavar="PATH",
                    help="checkpoint file (default: $COLORMNET_WEIGHTS or cache; on Ray, as seen by each node)")
     w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    w.add_argument("--model-factory", metavar="MODULE:FUNC",
+                   help="build the network with this Python function instead of loading the checkpoint, e.g. "
+                        "colormnet.testing.models:tiny_model for a dry run of a cluster set-up (random colours)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -124,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         jobs = [replace(job, options={**defaults, **job.options}) for job in load_manifest(args.manifest, out)]
     else:
         jobs = jobs_from_inputs(args.inputs, out, defaults)
-    source = ModelSource(weights=args.weights, download=not args.no_download)
+    if args.model_factory and ":" not in args.model_factory:
+        raise InputError(f"--model-factory {args.model_factory!r}: expected MODULE:FUNCTION")
+    source = ModelSource(weights=args.weights, download=not args.no_download, factory=args.model_factory)
     results = run_batch(jobs, out, source=source, devices=args.device, ray=args.ray is not None,
                         ray_address=args.ray or None, ray_workers=args.ray_workers, overwrite=args.overwrite,
                         progress=not args.quiet)
