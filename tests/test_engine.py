@@ -147,7 +147,7 @@ def test_folder_to_folder_keeps_names(tiny_model, tmp_path, astro):
     Image.fromarray(astro).save(ref)
     out = colorize_video(src, [str(ref)], model=tiny_model, device="cpu", progress=False)
     assert out == default_output(src) == tmp_path / "frames_colorized"
-    assert sorted(p.name for p in out.iterdir()) == ["f0.png", "f10.png", "f5.png"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["f0.png", "f10.png", "f5.png"]
     assert np.asarray(Image.open(out / "f5.png")).shape == (30, 40, 3)
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from colormnet.errors import InputError, OutputError
 from colormnet.io import FrameFolderReader, FrameFolderWriter, list_frames, natural_key
+from colormnet.io.atomic import MANIFEST_NAME, read_manifest
 
 
 def _save(path: Path, value: int, size: tuple[int, int] = (8, 6), mode: str = "L") -> None:
@@ -109,7 +110,8 @@ def test_writer_roundtrip_and_names(tmp_path: Path) -> None:
             written.append(arr)
             w.write(arr, name)
         assert not out.exists()  # nothing visible before close
-    assert sorted(os.listdir(out)) == ["00000.png", "00001.png", "00002.png"]
+    assert sorted(os.listdir(out)) == [MANIFEST_NAME, "00000.png", "00001.png", "00002.png"]
+    assert read_manifest(out) == {"00000.png", "00001.png", "00002.png"}
     for arr, p in zip(written, list_frames(out), strict=True):
         assert np.array_equal(np.asarray(Image.open(p)), arr)  # PNG is lossless
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]  # no temporary folder left
@@ -123,7 +125,7 @@ def test_writer_default_names_and_gray(tmp_path: Path) -> None:
             w.write(np.zeros((4, 5, 3), np.float32))
         with pytest.raises(ValueError, match="twice"):
             w.write(np.zeros((4, 5), np.uint8), "00001.png")
-    assert sorted(os.listdir(tmp_path / "o")) == ["00000.png", "00001.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == [MANIFEST_NAME, "00000.png", "00001.png"]
 
 
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
@@ -134,27 +136,93 @@ def test_writer_exception_leaves_no_target(tmp_path: Path, exc_type) -> None:
     assert os.listdir(tmp_path) == []
 
 
+def _frames(n: int) -> list[np.ndarray]:
+    return [np.full((4, 5, 3), i, np.uint8) for i in range(n)]
+
+
 def test_writer_overwrite_rules(tmp_path: Path) -> None:
     target = tmp_path / "o"
-    target.mkdir()
-    (target / "old.png").write_bytes(b"old")
+    with FrameFolderWriter(target) as w:  # an earlier colormnet output: 3 frames
+        for f in _frames(3):
+            w.write(f)
     with pytest.raises(OutputError, match="already exists"):
         FrameFolderWriter(target)
-    assert (target / "old.png").read_bytes() == b"old"
     # a failed overwrite keeps the old contents
     with pytest.raises(RuntimeError), FrameFolderWriter(target, overwrite=True) as w:
         w.write(np.zeros((4, 5, 3), np.uint8))
         raise RuntimeError
-    assert os.listdir(target) == ["old.png"]
-    with FrameFolderWriter(target, overwrite=True) as w:
-        w.write(np.zeros((4, 5, 3), np.uint8))
-    assert os.listdir(target) == ["00000.png"]
+    assert sorted(os.listdir(target)) == [MANIFEST_NAME, "00000.png", "00001.png", "00002.png"]
+    with FrameFolderWriter(target, overwrite=True) as w:  # fewer frames: the old extra ones go too
+        w.write(np.full((4, 5, 3), 9, np.uint8))
+    assert sorted(os.listdir(target)) == [MANIFEST_NAME, "00000.png"]
+    assert np.asarray(Image.open(target / "00000.png"))[0, 0, 0] == 9
     assert sorted(os.listdir(tmp_path)) == ["o"]
     empty = tmp_path / "empty"
     empty.mkdir()
     with FrameFolderWriter(empty) as w:  # an existing empty folder is fine
         w.write(np.zeros((4, 5, 3), np.uint8))
-    assert os.listdir(empty) == ["00000.png"]
+    assert sorted(os.listdir(empty)) == [MANIFEST_NAME, "00000.png"]
+
+
+@pytest.mark.parametrize("foreign", ["thesis.txt", "sub/photo.jpg", "00007.png", "no_manifest"])
+def test_overwrite_never_touches_files_it_did_not_write(tmp_path: Path, foreign: str) -> None:
+    """Issue 9.1: --overwrite on a folder holding anything colormnet did not write is refused (naming
+    it) and nothing there is deleted; a folder without a manifest is not ours at all."""
+    target = tmp_path / "mydocs"
+    with FrameFolderWriter(target) as w:
+        for f in _frames(2):
+            w.write(f)
+    if foreign == "no_manifest":
+        (target / MANIFEST_NAME).unlink()
+        named = "00000.png"
+    else:
+        (target / foreign).parent.mkdir(exist_ok=True)
+        (target / foreign).write_bytes(b"precious")
+        named = foreign.split("/")[0]
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    with pytest.raises(OutputError, match=f"did not write.*{named}"):
+        FrameFolderWriter(target, overwrite=True)
+    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert after == before and sorted(os.listdir(tmp_path)) == ["mydocs"]
+
+
+def test_foreign_file_appearing_during_the_run_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "o"
+    with FrameFolderWriter(target) as w:
+        w.write(np.zeros((4, 5, 3), np.uint8))
+    with pytest.raises(OutputError, match="notes.txt"), FrameFolderWriter(target, overwrite=True) as w:
+        w.write(np.ones((4, 5, 3), np.uint8))
+        (target / "notes.txt").write_text("written meanwhile")
+    assert (target / "notes.txt").read_text() == "written meanwhile"
+    assert np.asarray(Image.open(target / "00000.png")).max() == 0  # old output kept
+    assert sorted(os.listdir(tmp_path)) == ["o"]
+
+
+def test_stale_partial_folder_of_a_dead_run_is_cleaned(tmp_path: Path) -> None:
+    """Issue 9.2: a temporary folder of a killed run of the same output is removed by the next run;
+    one holding a file we did not write, and other outputs' temporaries, are left alone."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    from colormnet.io.atomic import _host_tag
+
+    stale = tmp_path / f".o.partial-{_host_tag()}-{dead}-abcdef"
+    stale.mkdir()
+    (stale / ".colormnet-partial").write_text(dead)
+    (stale / "00000.png").write_bytes(b"x")
+    kept = tmp_path / f".o.partial-{_host_tag()}-{dead}-123456"
+    kept.mkdir()
+    (kept / ".colormnet-partial").write_text(dead)
+    (kept / "mine.txt").write_text("not ours")
+    other = tmp_path / f".p.partial-{_host_tag()}-{dead}-abcdef"
+    other.mkdir()
+    (other / ".colormnet-partial").write_text(dead)
+    with FrameFolderWriter(tmp_path / "o") as w:
+        w.write(np.zeros((4, 5, 3), np.uint8))
+    assert sorted(os.listdir(tmp_path)) == [kept.name, other.name, "o"]
+    assert (kept / "mine.txt").read_text() == "not ours"
 
 
 def test_writer_refuses_inputs(tmp_path: Path) -> None:

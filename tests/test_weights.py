@@ -170,7 +170,8 @@ def test_fake_download_writes_atomically_and_loads(monkeypatch):
     assert seen == [CKPT.url]
     assert path == W.cached_path().resolve()
     assert path.read_bytes() == payload
-    assert _cache_files() == [CKPT.filename]  # no temp file left behind
+    assert _cache_files() == [CKPT.filename, W.TRUST_NAME]  # no temp file left behind
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by group/others like any download (umask 022)
     assert torch.equal(W.load_state_dict_file(path)["w"], torch.arange(4.0))
     # second call finds the cached copy and does not touch the network
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: 1 / 0)
@@ -229,7 +230,7 @@ def test_download_keeps_existing_file_unless_forced(monkeypatch):
     serve(monkeypatch, b"garbage")
     with pytest.raises(WeightsError):
         W.download_checkpoint(force=True, progress=False)
-    assert old.read_bytes() == payload and _cache_files() == [CKPT.filename]
+    assert old.read_bytes() == payload and _cache_files() == [CKPT.filename, W.TRUST_NAME]
 
 
 # --- reading and loading ----------------------------------------------------------------------------
@@ -345,8 +346,42 @@ def test_cli_list_verify_download(tmp_path, monkeypatch, capsys):
     assert f"local:       {W.cached_path().resolve()}" in capsys.readouterr().out
     assert main(["weights", "verify"]) == 0
     out = capsys.readouterr().out
-    assert hashlib.sha256(payload).hexdigest() in out and "status:  unknown" in out
+    assert hashlib.sha256(payload).hexdigest() in out and "status:  ok" in out and W.TRUST_NAME in out
     _with_expected(monkeypatch, sha256="2" * 64)
-    assert main(["weights", "verify", str(W.cached_path())]) == 2
+    assert main(["weights", "verify", str(W.cached_path())]) == 1
     captured = capsys.readouterr()
     assert "status:  mismatch" in captured.out and "does not match" in captured.err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_trust_on_first_use_then_verify_fails_for_damaged_file(monkeypatch, capsys, damage):
+    """Nothing published: the first verification of the cached copy records size + sha256; a
+    truncated or altered copy then fails verification with exit 1."""
+    payload = _torch_bytes({"w": torch.ones(5)})
+    cached = _write(W.cached_path(), payload)
+    assert not W.trust_file().exists()
+    assert main(["weights", "verify"]) == 0
+    out = capsys.readouterr().out
+    assert "status:  recorded" in out and str(W.trust_file()) in out
+    record = W._read_trust()["colormnet"]
+    assert record["sha256"] == hashlib.sha256(payload).hexdigest() and record["size_bytes"] == len(payload)
+    assert main(["weights", "verify"]) == 0 and "status:  ok" in capsys.readouterr().out
+    if damage == "truncated":
+        cached.write_bytes(payload[:-10])
+    else:
+        cached.write_bytes(payload[:50] + bytes([payload[50] ^ 1]) + payload[51:])
+    assert main(["weights", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert "status:  mismatch" in captured.out and "truncated or altered" in captured.err
+    assert "Traceback" not in captured.err
+    # a re-download is checked against the record too: a different file is refused, cache untouched
+    serve(monkeypatch, _torch_bytes({"w": torch.zeros(5)}))
+    with pytest.raises(WeightsError, match="sha256 .* != expected"):
+        W.download_checkpoint(force=True, progress=False)
+    assert cached.read_bytes() != payload and _cache_files() == [CKPT.filename, W.TRUST_NAME]
+
+
+def test_verify_of_another_file_records_nothing(tmp_path, capsys):
+    other = _write(tmp_path / "mine.pth", b"abc")
+    assert main(["weights", "verify", str(other)]) == 0
+    assert "status:  unknown" in capsys.readouterr().out and not W.trust_file().exists()

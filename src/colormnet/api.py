@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -37,9 +39,25 @@ def default_output(input_path: str | Path) -> Path:
     An input whose suffix is not a container we write (``.flv``, ``.wmv``, ...) gives ``.mp4``.
     """
     p = Path(input_path)
+    if p.name in ("", ".", ".."):  # "." or "..": name the output after the folder itself
+        p = p.absolute()
+        p = p.parent if p.name == ".." else p
+        p = Path(os.path.normpath(p))
     if p.is_dir():
         return p.with_name(p.name + "_colorized")
     return p.with_name(f"{p.stem}_colorized{p.suffix if p.suffix.lower() in CONTAINERS else '.mp4'}")
+
+
+def _check_output_names(folder: Path, names: Sequence[str]) -> None:
+    """Frames are written as ``<stem>.png``: two inputs with one stem (``0.png`` and ``0.jpg``) would
+    collide. Raise :class:`InputError` naming them, before any work."""
+    seen: dict[str, str] = {}
+    for name in names:
+        stem = Path(name).stem
+        if stem in seen:
+            raise InputError(f"frame folder {folder} holds both {seen[stem]} and {name}; their outputs would "
+                             f"both be named {Path(name).stem}.png. Keep one of them (or write a video)")
+        seen[stem] = name
 
 
 def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exemplar],
@@ -64,6 +82,12 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     frames (a preview; audio is cut to match).
     """
     input_path = Path(input_path)
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"--fps must be a positive frame rate, got {fps:g}")
+    if str(input_path) == "" or not input_path.exists():
+        raise InputError(f"input {str(input_path)!r} does not exist; give a video file or a folder of frames")
     output_path = output_path if output_path is not None else default_output(input_path)
     container = output_container(output_path)  # before Path() drops a trailing "/"
     output_path = Path(output_path)
@@ -77,13 +101,18 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
         folder, names = None, None
         video = VideoReader(input_path)  # probes once (warnings about the file are logged here)
         info = video.info
-        num_frames = info.num_frames
+        num_frames = info.num_frames  # the container's count: checked against the frames really decoded
     if max_frames is not None:
-        if max_frames < 1:
-            raise InputError(f"max_frames must be at least 1, got {max_frames}")
+        for ex in exs:
+            if ex.frame is not None and ex.frame >= max_frames:
+                raise InputError(f"--max-frames {max_frames} stops after frame {max_frames - 1}, so exemplar "
+                                 f"{ex.source}@{ex.frame} would never be used; raise --max-frames above "
+                                 f"{ex.frame} or leave this exemplar out")
         num_frames = min(num_frames, max_frames)
     check_exemplars(exs, num_frames, str(input_path))
     to_video = container is not None
+    if names is not None and not to_video:
+        _check_output_names(input_path, names)
     if to_video:
         if info is None:
             w, h = folder.size
@@ -106,8 +135,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
         if folder is not None:
             yield from itertools.islice(folder, num_frames)
             return
-        with video as reader:
-            for frame in itertools.islice(reader, num_frames):
+        with video as reader:  # to the real end: the container's count may be wrong
+            for frame in itertools.islice(reader, max_frames):
                 pts.append(frame.pts)
                 yield frame.rgb
 

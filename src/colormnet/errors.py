@@ -17,3 +17,12 @@ class OutputError(ColormnetError):
 
 class WeightsError(ColormnetError):
     """A checkpoint is missing, corrupt or does not match the network."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP received: unwinds like Ctrl-C (temporary outputs are removed) and the CLI
+    exits with 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

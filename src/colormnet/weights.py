@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import logging
 import os
-import tempfile
+import time
 import urllib.request
 import zipfile
 from collections.abc import Mapping
@@ -32,11 +33,13 @@ ENV_CACHE = "COLORMNET_CACHE"
 WRAPPER_KEYS = ("model", "state_dict", "network")
 _SHOW = 20  # keys listed per category in a mismatch report
 _CHUNK = 1 << 20
+TRUST_NAME = "checksums.json"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One published checkpoint. ``size_bytes``/``sha256`` are None when not published."""
+    """One published checkpoint. ``size_bytes``/``sha256`` are None when not published; then the
+    values recorded at the first download or verification are used (see :func:`trust_file`)."""
 
     name: str
     filename: str
@@ -54,7 +57,7 @@ CHECKPOINTS: Mapping[str, Checkpoint] = MappingProxyType({
         url="https://github.com/yyang181/colormnet/releases/download/v0.1/"
             "DINOv2FeatureV6_LocalAtten_s2_154000.pth",
         licence="CC BY-NC-SA 4.0 (authors' weights; non-commercial research use)",
-        size_bytes=None, sha256=None,  # not published by the authors
+        size_bytes=None, sha256=None,  # not published by the authors: trust on first use (checksums.json)
         description="ColorMNet (ECCV 2024) authors' release, stage-2 iteration 154000; "
                     "plain state_dict of the full network (DINOv2 included)",
     ),
@@ -141,13 +144,70 @@ def resolve_weights(path: str | Path | None = None, name: str = "colormnet", dow
     return found
 
 
+def trust_file() -> Path:
+    """The trust-on-first-use record beside the cached checkpoints: ``<cache>/checksums.json``.
+
+    Maps a checkpoint name to the size and SHA-256 of the file first downloaded or verified in the
+    cache (used when the table has no published values)."""
+    return cache_dir() / TRUST_NAME
+
+
+def _read_trust() -> dict[str, dict[str, Any]]:
+    path = trust_file()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise WeightsError(f"the checksum record {path} is unreadable ({err}); delete it to record the "
+                           "checksums again") from err
+    return data if isinstance(data, dict) else {}
+
+
+def expected_values(name: str = "colormnet") -> tuple[int | None, str | None, str]:
+    """(size, sha256, where from) that checkpoint ``name`` must match: the table's published values,
+    else the trust-on-first-use record, else (None, None, "nothing recorded")."""
+    ckpt = get_checkpoint(name)
+    if ckpt.sha256 is not None or ckpt.size_bytes is not None:
+        return ckpt.size_bytes, ckpt.sha256 and ckpt.sha256.lower(), "the published values"
+    entry = _read_trust().get(name)
+    if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
+        size = entry.get("size_bytes")
+        return (int(size) if isinstance(size, int) else None), entry["sha256"].lower(), f"{trust_file()}"
+    return None, None, "nothing recorded"
+
+
+def record_trust(name: str, size: int, sha256: str, source: str) -> Path:
+    """Record ``size``/``sha256`` as the trusted values of ``name`` (trust on first use); returns the file."""
+    data = _read_trust()
+    from colormnet.io.atomic import atomic_write_text
+
+    data[name] = {"filename": get_checkpoint(name).filename, "size_bytes": int(size), "sha256": sha256,
+                  "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": source}
+    return atomic_write_text(trust_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _problems(name: str, size: int, sha: str) -> tuple[list[str], str]:
+    exp_size, exp_sha, origin = expected_values(name)
+    problems = []
+    if exp_size is not None and size != exp_size:
+        problems.append(f"size {size} bytes != expected {exp_size}")
+    if exp_sha is not None and sha != exp_sha:
+        problems.append(f"sha256 {sha} != expected {exp_sha}")
+    return problems, origin
+
+
 def download_checkpoint(name: str = "colormnet", force: bool = False, progress: bool = True) -> Path:
     """Download ``name`` into the cache: temp file in the cache dir, checked, then renamed.
 
     An existing cached file is returned as is unless ``force``; with ``force`` it is replaced only
-    once the new download is complete and verified. Failures raise WeightsError and leave no file.
+    once the new download is complete and verified. The size and SHA-256 are checked against the
+    published values, else against the trust-on-first-use record (:func:`trust_file`), which the
+    first download creates. Failures raise WeightsError and leave no file.
     """
     from tqdm import tqdm
+
+    from colormnet.io.atomic import AtomicFile
 
     ckpt = get_checkpoint(name)
     dest = cached_path(name)
@@ -159,43 +219,42 @@ def download_checkpoint(name: str = "colormnet", force: bool = False, progress: 
     except OSError as err:
         raise WeightsError(f"cannot create cache directory {dest.parent}: {err}") from err
     log.info("Downloading %s from %s to %s; licence: %s", ckpt.name, ckpt.url, dest, ckpt.licence)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{ckpt.filename}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    digest, size, complete = hashlib.sha256(), 0, False
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                request = urllib.request.Request(ckpt.url, headers={"User-Agent": "colormnet"})
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    length = response.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else ckpt.size_bytes
-                    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                              desc=ckpt.filename, disable=not progress) as bar:
-                        while chunk := response.read(_CHUNK):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            size += len(chunk)
-                            bar.update(len(chunk))
-            except (OSError, ValueError, http.client.HTTPException) as err:  # URLError/timeouts: OSError
-                raise WeightsError(missing_message(ckpt, f"; download failed ({err})")) from err
+    digest, size = hashlib.sha256(), 0
+    atomic = AtomicFile(dest)
+    with atomic as out:  # removed, and dest untouched, when anything below raises
+        try:
+            request = urllib.request.Request(ckpt.url, headers={"User-Agent": "colormnet"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else ckpt.size_bytes
+                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                          desc=ckpt.filename, disable=not progress) as bar:
+                    while chunk := response.read(_CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        bar.update(len(chunk))
+        except (OSError, ValueError, http.client.HTTPException) as err:  # URLError/timeouts: OSError
+            raise WeightsError(missing_message(ckpt, f"; download failed ({err})")) from err
         problems = []
         if total is not None and size != total:
             problems.append(f"got {size} bytes, expected {total}")
-        if ckpt.sha256 is not None and digest.hexdigest() != ckpt.sha256.lower():
-            problems.append(f"sha256 {digest.hexdigest()} != expected {ckpt.sha256}")
-        with open(tmp, "rb") as f:  # torch.save writes a zip archive (legacy: a pickle, 0x80 first)
+        more, origin = _problems(name, size, digest.hexdigest())
+        problems += [f"{p} (from {origin})" for p in more]
+        out.flush()
+        with open(atomic.tmp, "rb") as f:  # torch.save writes a zip archive (legacy: a pickle, 0x80 first)
             is_torch = zipfile.is_zipfile(f) or (f.seek(0) == 0 and f.read(1) == b"\x80")
         if not problems and not is_torch:
             problems.append("the data is not a PyTorch checkpoint")
         if problems:
             raise WeightsError(f"download of {ckpt.url} is corrupt ({'; '.join(problems)}); nothing was "
                                f"saved to {dest}. Try again, or download it by hand.")
-        os.replace(tmp, dest)
-        complete = True
-    finally:
-        if not complete:
-            tmp.unlink(missing_ok=True)
-    log.info("Saved %s (%d bytes, sha256 %s)", dest, size, digest.hexdigest())
+    sha = digest.hexdigest()
+    log.info("Saved %s (%d bytes, sha256 %s)", dest, size, sha)
+    if origin == "nothing recorded":
+        where = record_trust(name, size, sha, f"download of {ckpt.url}")
+        log.info("No published checksum for %s: recorded size and sha256 in %s (trust on first use); "
+                 "later downloads and 'colormnet weights verify' are checked against it", ckpt.name, where)
     return dest.resolve()
 
 
@@ -208,24 +267,34 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: str | Path, name: str = "colormnet") -> dict[str, Any]:
-    """Size and sha256 of ``path`` compared with the table entry ``name``.
+def verify(path: str | Path, name: str = "colormnet", *, record: bool = True) -> dict[str, Any]:
+    """Size and sha256 of ``path`` compared with the published values of ``name``, else the
+    trust-on-first-use record.
 
-    Returns keys: path, size_bytes, sha256, expected_size_bytes, expected_sha256, size_ok,
-    sha256_ok (True/False, or None when nothing is published) and status ("ok", "mismatch", "unknown").
+    When neither exists and ``path`` is the cached copy (and ``record``), its values are recorded
+    now (status "recorded"). Returns keys: path, size_bytes, sha256, expected_size_bytes,
+    expected_sha256, expected_from, size_ok, sha256_ok (True/False, or None when nothing is
+    known), status ("ok", "mismatch", "recorded", "unknown") and trust_file.
     """
-    ckpt = get_checkpoint(name)
+    get_checkpoint(name)
     p = Path(path).expanduser()
     if not p.is_file():
         raise WeightsError(f"cannot verify {p}: no such file")
     size, sha = p.stat().st_size, file_sha256(p)
-    size_ok = None if ckpt.size_bytes is None else size == ckpt.size_bytes
-    sha_ok = None if ckpt.sha256 is None else sha == ckpt.sha256.lower()
+    exp_size, exp_sha, origin = expected_values(name)
+    status = None
+    cached = cached_path(name)
+    if exp_size is None and exp_sha is None and record and cached.is_file() and os.path.samefile(p, cached):
+        record_trust(name, size, sha, f"first verification of {p}")
+        exp_size, exp_sha, origin, status = size, sha, str(trust_file()), "recorded"
+    size_ok = None if exp_size is None else size == exp_size
+    sha_ok = None if exp_sha is None else sha == exp_sha
     checks = [c for c in (size_ok, sha_ok) if c is not None]
-    status = "unknown" if not checks else ("ok" if all(checks) else "mismatch")
+    if status is None:
+        status = "unknown" if not checks else ("ok" if all(checks) else "mismatch")
     return {"path": str(p.resolve()), "size_bytes": size, "sha256": sha,
-            "expected_size_bytes": ckpt.size_bytes, "expected_sha256": ckpt.sha256,
-            "size_ok": size_ok, "sha256_ok": sha_ok, "status": status}
+            "expected_size_bytes": exp_size, "expected_sha256": exp_sha, "expected_from": origin,
+            "size_ok": size_ok, "sha256_ok": sha_ok, "status": status, "trust_file": str(trust_file())}
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -4,11 +4,15 @@ exposes ``register(subparsers)``; the module names are listed in ``_COMMANDS``."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
-from colormnet.errors import ColormnetError
+from colormnet.errors import ColormnetError, Terminated
 
 _COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "eval", "study", "train", "weights")
 
@@ -33,13 +37,42 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
     try:
-        return int(args.func(args) or 0)
+        with _signals_interrupt():
+            return int(args.func(args) or 0)
+    except Terminated as sig:
+        print(f"colormnet: terminated by {signal.Signals(sig.signum).name}; temporary files were removed "
+              "and no output was written under its final name", file=sys.stderr)
+        return 128 + sig.signum
     except KeyboardInterrupt:
         print("colormnet: interrupted; no output was written under its final name", file=sys.stderr)
         return 130
     except ColormnetError as err:
         print(f"colormnet: error: {err}", file=sys.stderr)
         return err.exit_code
+
+
+_HANDLED = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    for s in _HANDLED:  # a second signal must not interrupt the cleanup
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise :class:`Terminated` (a KeyboardInterrupt) in the
+    main thread, so every atomic writer removes its temporary output as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _raise_terminated) for s in _HANDLED}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

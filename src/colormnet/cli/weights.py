@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from colormnet import weights as W
 from colormnet.errors import WeightsError
@@ -48,9 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_download)
 
-    p = sub.add_parser("verify", help="print size and sha256 and compare with the published values",
+    p = sub.add_parser("verify", help="print size and sha256 and compare with the known values",
                        description="Compute size and sha256 of a checkpoint and compare them with the "
-                                   "published values (if any). Exits with status 2 on a mismatch.",
+                                   "published values, else with the values recorded in the cache's "
+                                   "checksums.json at the first download or verification (trust on "
+                                   "first use; verifying the cached copy records them when nothing is "
+                                   "known). Exits with status 1 when the file is truncated or altered.",
                        epilog=_EPILOG)
     _add_name(p)
     p.add_argument("path", nargs="?", metavar="PATH",
@@ -72,10 +76,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if env:
         print(f"${W.ENV_WEIGHTS}: {env}")
     for ckpt in W.CHECKPOINTS.values():
-        size = "unknown" if ckpt.size_bytes is None else f"{ckpt.size_bytes} bytes"
+        exp_size, exp_sha, origin = W.expected_values(ckpt.name)
+        size = "unknown" if exp_size is None else f"{exp_size} bytes ({origin})"
         print(f"\n{ckpt.name}\n  file:        {ckpt.filename}\n  description: {ckpt.description}\n"
               f"  licence:     {ckpt.licence}\n  url:         {ckpt.url}\n"
-              f"  size:        {size}\n  sha256:      {ckpt.sha256 or 'unknown'}\n"
+              f"  size:        {size}\n  sha256:      {exp_sha or 'unknown'}\n"
               f"  local:       {_local_copy(ckpt.name)}")
     return 0
 
@@ -95,11 +100,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     info = W.verify(path, args.name)
     print(f"path:    {info['path']}\nsize:    {info['size_bytes']} bytes"
           f" (expected {info['expected_size_bytes'] or 'unknown'})\nsha256:  {info['sha256']}"
-          f" (expected {info['expected_sha256'] or 'unknown'})\nstatus:  {info['status']}")
+          f" (expected {info['expected_sha256'] or 'unknown'})\nchecked against: {info['expected_from']}"
+          f"\nstatus:  {info['status']}")
     if info["status"] == "mismatch":
-        raise WeightsError(f"{info['path']} does not match the published '{args.name}' checkpoint; "
-                           "delete it and run 'colormnet weights download --force'")
-    if info["status"] == "unknown":
-        print("note:    no size/sha256 is published for this checkpoint; keep the sha256 above to "
-              "recognise this file later")
+        print(f"colormnet: error: {info['path']} does not match the '{args.name}' checkpoint "
+              f"({info['expected_from']}): it is truncated or altered; delete it and run "
+              "'colormnet weights download --force'", file=sys.stderr)
+        return 1
+    if info["status"] == "recorded":
+        print(f"note:    no size/sha256 is published for this checkpoint; recorded these in "
+              f"{info['trust_file']} (trust on first use): later checks compare against them")
+    elif info["status"] == "unknown":
+        print("note:    no size/sha256 is published or recorded for this checkpoint; verify the cached "
+              "copy (or download it) to record them")
     return 0

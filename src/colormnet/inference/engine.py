@@ -114,6 +114,7 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
     session = ColorizationSession(model, options.memory, options.autocast_dtype)
     device = session.device
     keyframes = {ex.frame: ex for ex in exemplars if ex.is_keyframe}
+    references = free_references(exemplars)
     warned_colour = False
     full_size = size = (0, 0)
     for t, (frame, is_last) in enumerate(_with_lookahead(frames)):
@@ -125,7 +126,7 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
             if size != full_size:
                 log.info("frames are %dx%d: the network runs at %dx%d and the chroma is upsampled "
                          "(max side %d)", width, height, *size, options.max_side)
-            for ex in free_references(exemplars):
+            for ex in references:
                 lab = torch.from_numpy(rgb_to_lab_norm(resize_exemplar(ex.rgb, size))).to(device)
                 session.add_reference(lab[0], lab[1:])
         elif (width, height) != full_size:
@@ -145,4 +146,10 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
             ab = session.step(torch.from_numpy(l_work).to(device), is_last=is_last).cpu().numpy()
             ab_full = _resize_plane(ab, (height, width))
         yield FrameResult(lab_norm_to_rgb(l_full, ab_full), ab_full, session.last_info)
+    frames_seen = t + 1
+    for ex in sorted(keyframes.values(), key=lambda e: e.frame):
+        if ex.frame >= frames_seen:
+            log.warning("exemplar %s for frame %d was never used: the input ended after %d frames "
+                        "(0..%d)%s", ex.source, ex.frame, frames_seen, frames_seen - 1,
+                        "; it only served as a free reference" if any(ex is r for r in references) else "")
 

@@ -124,8 +124,10 @@ class FrameFolderWriter(AtomicOutput):
 
     Use as a context manager: on normal exit the folder is moved into place; on an exception
     (including ``KeyboardInterrupt``) the temporary folder is deleted and the target is untouched.
-    An existing non-empty target raises :class:`OutputError` unless ``overwrite``; ``inputs`` are
-    paths the output must not be (or contain). ``compress_level`` is Pillow's PNG zlib level (0-9).
+    An existing non-empty target raises :class:`OutputError` unless ``overwrite``, and even then unless
+    everything in it was written by an earlier colormnet run (listed in its manifest file
+    :data:`~colormnet.io.atomic.MANIFEST_NAME`, which this writer adds); ``inputs`` are paths the
+    output must not be (or contain). ``compress_level`` is Pillow's PNG zlib level (0-9).
     """
 
     def __init__(
@@ -171,7 +173,7 @@ class FrameFolderWriter(AtomicOutput):
         if self._tmp is None:
             return self.folder
         tmp, self._tmp = self._tmp, None
-        return commit_dir(tmp, self.folder, overwrite=self.overwrite)
+        return commit_dir(tmp, self.folder, overwrite=self.overwrite, written=self._names)
 
     def abort(self) -> None:
         """Discard everything written; the target folder is left as it was."""

@@ -13,25 +13,24 @@ Run folder layout (``TrainConfig.out_dir``):
 
 :func:`validate` computes the validation PSNR that selects ``best.pth``.
 
-Every file is written to a temporary name in the same folder and moved into place with
-``os.replace``, so an interrupted save never leaves a truncated file under the final name.
+Every file is written with :mod:`colormnet.io.atomic` (temporary name in the same folder, fsync,
+rename), so an interrupted save never leaves a truncated file under the final name.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import os
 import random
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from colormnet.errors import InputError, OutputError
+from colormnet.errors import InputError
+from colormnet.io.atomic import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -48,42 +47,9 @@ def snapshot_name(iteration: int) -> str:
     return f"model_{iteration:07d}.pth"
 
 
-def atomic_write(path: str | Path, write: Callable[[Any], None], binary: bool = True) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync, then ``os.replace`` it onto
-    ``path``. On any error the temporary file is removed and ``path`` is left as it was."""
-    final = Path(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    except OSError as err:
-        raise OutputError(f"cannot write in {final.parent}: {err.strerror or err}") from err
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return final
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save(obj)`` to ``path`` atomically."""
     return atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 text to ``path`` atomically."""
-    return atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 def capture_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
