@@ -43,9 +43,12 @@ def _open_image(path: PathLike, what: str) -> Image.Image:
     try:
         img = Image.open(p)
         img.load()
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{what} {p} is too large to decode safely ({exc.args[0].split(',')[0]}); "
+                         "downscale it (the network uses at most the frame size)") from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"{what} {p} is not an image Pillow can read (unknown format)") from exc
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{what} {p} could not be decoded ({exc}); is the file complete?") from exc
     return img
 
