@@ -15,14 +15,27 @@ def fixtures_root() -> Path:
     return Path(os.environ.get("COLORMNET_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
 
 
+def fixtures_required() -> bool:
+    """On CI (env ``CI`` set to anything but empty/0/false) missing parity fixtures fail the run."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_fixtures(reason: str) -> None:
+    """Skip the current test for missing fixtures, or fail it when :func:`fixtures_required`."""
+    if fixtures_required():
+        pytest.fail(f"{reason}; CI is set, so the parity and state-dict tests must run "
+                    "(provide the fixtures or set COLORMNET_FIXTURES)", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_fixtures_root(*files: str) -> Path:
-    """The fixture directory; skips the test when it (or one of ``files`` in it) is absent."""
+    """The fixture directory; skips the test (fails it on CI) when it or one of ``files`` is absent."""
     root = fixtures_root()
     if not root.is_dir():
-        pytest.skip(f"parity fixtures not found at {root} (set COLORMNET_FIXTURES)")
+        missing_fixtures(f"parity fixtures not found at {root} (set COLORMNET_FIXTURES)")
     for name in files:
         if not (root / name).is_file():
-            pytest.skip(f"{root} has no {name}")
+            missing_fixtures(f"{root} has no {name}")
     return root
 
 

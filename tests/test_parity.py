@@ -14,7 +14,7 @@ import torch
 
 from colormnet.memory.manager import ColorMemory
 from colormnet.testing.fixtures import FIRST_FRAME_IS_EXEMPLAR, Fixture, find_fixtures, read_lab, replay
-from tests.conftest import fixtures_root
+from tests.conftest import fixtures_root, missing_fixtures
 
 _ROOT = fixtures_root()
 _FIXTURES = find_fixtures(_ROOT) if _ROOT.is_dir() else []
@@ -22,10 +22,16 @@ _WITH_INTERMEDIATES = [f for f in _FIXTURES if (f.path / "intermediates.npz").is
 
 
 def _params(fixtures: list[Fixture], what: str = "parity fixtures"):
-    if not fixtures:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what} found under {_ROOT} "
-                                                                  "(set COLORMNET_FIXTURES)"))]
+    if not fixtures:  # one placeholder case, skipped - or failed on CI - by _fixture_present
+        return [pytest.param(None, id=f"missing {what}")]
     return [pytest.param(f, id=f.name) for f in fixtures]
+
+
+@pytest.fixture(autouse=True)
+def _fixture_present(request):
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("fixture", "") is None:
+        missing_fixtures(f"{callspec.id.removeprefix('missing ')} not found under {_ROOT} (set COLORMNET_FIXTURES)")
 
 
 @pytest.fixture(scope="module")

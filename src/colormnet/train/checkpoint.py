@@ -95,12 +95,14 @@ def _as_tuple(x: Any) -> Any:
 def save_training_state(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                         scheduler: Any, scaler: Any, iteration: int, data_epoch: int,
                         rng: Mapping[str, Any], config: Mapping[str, Any],
-                        best_psnr: float | None) -> Path:
+                        best_psnr: float | None, rng_per_rank: list[Mapping[str, Any]] | None = None) -> Path:
     """Save everything needed to continue a run exactly; returns the path.
 
     Keys: ``model`` (the network's state_dict, released-checkpoint key names), ``optimizer``,
     ``scheduler``, ``scaler``, ``iteration`` (completed iterations), ``data_epoch``, ``rng``
-    (:func:`capture_rng_state`), ``config`` (``TrainConfig.to_dict()``), ``best_psnr``, ``format``.
+    (:func:`capture_rng_state` of rank 0), ``rng_per_rank`` (one such state per process of a
+    distributed run, in rank order; ``[rng]`` otherwise), ``config`` (``TrainConfig.to_dict()``),
+    ``best_psnr``, ``format``.
     """
     state = {
         "format": FORMAT_VERSION,
@@ -111,6 +113,7 @@ def save_training_state(path: str | Path, *, model: torch.nn.Module, optimizer: 
         "iteration": int(iteration),
         "data_epoch": int(data_epoch),
         "rng": dict(rng),
+        "rng_per_rank": [dict(r) for r in (rng_per_rank or [rng])],
         "config": dict(config),
         "best_psnr": best_psnr,
     }

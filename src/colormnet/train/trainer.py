@@ -260,7 +260,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.iteration = int(state["iteration"])
         self.best_psnr = state.get("best_psnr")
-        ck.restore_rng_state(state["rng"], self.generator)
+        per_rank = state.get("rng_per_rank") or [state["rng"]]
+        if len(per_rank) == self.ctx.world_size:
+            ck.restore_rng_state(per_rank[self.ctx.rank], self.generator)
+        else:
+            log.warning("%s was saved by %d process(es), this run has %d: the random streams restart from "
+                        "the seed (the run continues, but not bit-exactly)", path, len(per_rank),
+                        self.ctx.world_size)
+            ck.restore_rng_state(per_rank[0])
         log.info("resumed %s at iteration %d", path, self.iteration)
 
     def _open_logs(self, resumed: bool) -> None:
@@ -398,10 +405,15 @@ class Trainer:
 
     def save(self, epoch: int) -> None:
         """Write ``checkpoint.pth`` (and a model snapshot) on rank 0."""
+        rng = ck.capture_rng_state(self.generator)
+        per_rank = [rng]
+        if self.ctx.enabled:  # every rank's RNG streams, so a resumed run continues each one exactly
+            per_rank = [None] * self.ctx.world_size
+            dist.all_gather_object(per_rank, rng)
         if self.ctx.is_main:
             ck.save_training_state(self.out / ck.CHECKPOINT_NAME, model=self.net, optimizer=self.optimizer,
                                    scheduler=self.scheduler, scaler=self.scaler, iteration=self.iteration,
-                                   data_epoch=epoch, rng=ck.capture_rng_state(self.generator),
+                                   data_epoch=epoch, rng=rng, rng_per_rank=per_rank,
                                    config=self.cfg.to_dict(), best_psnr=self.best_psnr)
             if self.cfg.keep_snapshots:
                 ck.save_model_weights(self.out / ck.snapshot_name(self.iteration), self.net,
