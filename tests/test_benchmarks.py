@@ -49,7 +49,7 @@ def test_benchmark_end_to_end_first_frame(dataset, tmp_path, tiny_model):
     report = run_benchmark(dataset, out, tiny_model, metrics=["psnr", "ssim", "cdc"],
                            weights_label="tiny random", progress=False)
     for clip, n in (("astro", 3), ("coffee", 2)):
-        names = sorted(p.name for p in (out / clip).iterdir())
+        names = sorted(p.name for p in (out / clip).iterdir() if not p.name.startswith("."))
         assert names == [f"{i:05d}.png" for i in range(n)]
         # frame 0 is the exemplar frame: its colours come back up to the Lab round trip
         diff = np.abs(_rgb(out / clip / "00000.png") - _rgb(next((dataset / clip).glob("00000.*"))))
@@ -183,3 +183,8 @@ def test_precision_handling(dataset, tmp_path, tiny_model):
     assert run["frames_processed"] == 2
     out1 = _rgb(tmp_path / "bf16" / "coffee" / "00001.png")
     assert out1.shape == (112, 112, 3)
+    # bf16 really ran (the result differs from float32) and stays close to float32
+    colorize_dataset(dataset, tmp_path / "fp32", tiny_model, precision="fp32", clips=["coffee"], progress=False)
+    ref1 = _rgb(tmp_path / "fp32" / "coffee" / "00001.png")
+    diff = np.abs(out1.astype(np.int16) - ref1.astype(np.int16))
+    assert diff.max() > 0 and diff.mean() < 2.0, (diff.max(), diff.mean())

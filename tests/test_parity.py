@@ -8,6 +8,8 @@ frame past 0.5 %), memory sizes exact, intermediates |mine - ref| <= 1e-4 + 1e-4
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -41,17 +43,64 @@ def replays(recipe_model):
     def get(fixture: Fixture):
         if fixture.name not in cache:
             torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-            cache[fixture.name] = replay(recipe_model, fixture)
+            with _recording(recipe_model) as fed:
+                result = replay(recipe_model, fixture)
+            cache[fixture.name] = result
+            fed_inputs[fixture.name] = fed
         return cache[fixture.name]
+    get.pad_multiple = recipe_model.cfg.pad_multiple
     return get
+
+
+fed_inputs: dict[str, dict[str, list[torch.Tensor]]] = {}
+"""What the network itself received during each replay: the first images given to ``encode_key``
+and the first ab given to ``encode_value`` (padded, as fed)."""
+
+
+@contextlib.contextmanager
+def _recording(model):
+    fed: dict[str, list[torch.Tensor]] = {"key_image": [], "value_ab": []}
+    encode_key, encode_value = model.encode_key, model.encode_value
+
+    def key(image, *args, **kwargs):
+        if len(fed["key_image"]) < 2:
+            fed["key_image"].append(image.detach().clone())
+        return encode_key(image, *args, **kwargs)
+
+    def value(image, g16, hidden, ab, *args, **kwargs):
+        if not fed["value_ab"]:
+            fed["value_ab"].append(ab.detach().clone())
+        return encode_value(image, g16, hidden, ab, *args, **kwargs)
+
+    model.encode_key, model.encode_value = key, value
+    try:
+        yield fed
+    finally:
+        del model.encode_key, model.encode_value  # back to the class methods
 
 
 @pytest.mark.parametrize("fixture", _params(_FIXTURES))
 def test_inputs_read_exactly(fixture: Fixture, replays):
+    """The tensors the engine handed to the network (not a recomputation) equal the authors' inputs:
+    frame 0's L' (all three channels) and the exemplar's a'b' (and, for a free reference, its L')."""
+    from colormnet.color import pad_to_multiple, unpad
+
     ref = fixture.outputs()
-    got = replays(fixture)
-    np.testing.assert_array_equal(got.frame0_l_norm, ref["frame0_l_norm"])
-    np.testing.assert_array_equal(got.exemplar_lab_norm, ref["exemplar_lab_norm"])
+    replays(fixture)
+    fed = fed_inputs[fixture.name]
+    h, w = ref["frame0_l_norm"].shape
+    _, pad = pad_to_multiple(torch.zeros(1, 1, h, w), replays.pad_multiple)
+
+    def crop(x: torch.Tensor) -> np.ndarray:
+        return unpad(x, pad)[0].float().numpy()
+
+    free_reference = fixture.mode != FIRST_FRAME_IS_EXEMPLAR
+    frame0 = crop(fed["key_image"][1 if free_reference else 0])
+    for c in range(3):
+        np.testing.assert_array_equal(frame0[c], ref["frame0_l_norm"])
+    np.testing.assert_array_equal(crop(fed["value_ab"][0]), ref["exemplar_lab_norm"][1:])
+    if free_reference:  # the reference is encoded from its own lightness
+        np.testing.assert_array_equal(crop(fed["key_image"][0])[0], ref["exemplar_lab_norm"][0])
 
 
 @pytest.mark.parametrize("fixture", _params(_FIXTURES))
