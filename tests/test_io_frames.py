@@ -164,7 +164,7 @@ def test_writer_overwrite_rules(tmp_path: Path) -> None:
     assert sorted(os.listdir(empty)) == [MANIFEST_NAME, "00000.png"]
 
 
-@pytest.mark.parametrize("foreign", ["thesis.txt", "sub/photo.jpg", "00007.png", "no_manifest"])
+@pytest.mark.parametrize("foreign", ["thesis.txt", "sub/photo.jpg", "00007.png", "no_manifest", "emptydir/"])
 def test_overwrite_never_touches_files_it_did_not_write(tmp_path: Path, foreign: str) -> None:
     """Issue 9.1: --overwrite on a folder holding anything colormnet did not write is refused (naming
     it) and nothing there is deleted; a folder without a manifest is not ours at all."""
@@ -175,15 +175,37 @@ def test_overwrite_never_touches_files_it_did_not_write(tmp_path: Path, foreign:
     if foreign == "no_manifest":
         (target / MANIFEST_NAME).unlink()
         named = "00000.png"
+    elif foreign.endswith("/"):
+        (target / foreign).mkdir()
+        named = foreign
     else:
         (target / foreign).parent.mkdir(exist_ok=True)
         (target / foreign).write_bytes(b"precious")
-        named = foreign.split("/")[0]
+        named = foreign
     before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     with pytest.raises(OutputError, match=f"did not write.*{named}"):
         FrameFolderWriter(target, overwrite=True)
     after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     assert after == before and sorted(os.listdir(tmp_path)) == ["mydocs"]
+    assert foreign != "emptydir/" or (target / "emptydir").is_dir()
+
+
+def test_nested_output_folder_is_replaced_only_in_what_it_wrote(tmp_path: Path) -> None:
+    """commit_dir records nested files too (study folders: media/g01/...); an overwrite removes
+    exactly them and their now-empty folders."""
+    from colormnet.io.atomic import commit_dir, make_partial_dir
+
+    target = tmp_path / "study"
+    for round_ in range(2):
+        tmp = make_partial_dir(target)
+        (tmp / "media" / "g1").mkdir(parents=True)
+        (tmp / "media" / "g1" / f"clip{round_}.mp4").write_bytes(b"v")
+        (tmp / "study.json").write_text("{}")
+        commit_dir(tmp, target, overwrite=True)
+        assert read_manifest(target) == {"study.json", f"media/g1/clip{round_}.mp4"}
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        MANIFEST_NAME, "media", "media/g1", "media/g1/clip1.mp4", "study.json"]
+    assert sorted(os.listdir(tmp_path)) == ["study"]
 
 
 def test_foreign_file_appearing_during_the_run_is_kept(tmp_path: Path) -> None:
@@ -200,7 +222,7 @@ def test_foreign_file_appearing_during_the_run_is_kept(tmp_path: Path) -> None:
 
 def test_stale_partial_folder_of_a_dead_run_is_cleaned(tmp_path: Path) -> None:
     """Issue 9.2: a temporary folder of a killed run of the same output is removed by the next run;
-    one holding a file we did not write, and other outputs' temporaries, are left alone."""
+    one without our marker file, and other outputs' temporaries, are left alone."""
     import subprocess
     import sys
 
@@ -212,9 +234,10 @@ def test_stale_partial_folder_of_a_dead_run_is_cleaned(tmp_path: Path) -> None:
     stale.mkdir()
     (stale / ".colormnet-partial").write_text(dead)
     (stale / "00000.png").write_bytes(b"x")
-    kept = tmp_path / f".o.partial-{_host_tag()}-{dead}-123456"
+    (stale / "nested").mkdir()
+    (stale / "nested" / "x.bin").write_bytes(b"x")
+    kept = tmp_path / f".o.partial-{_host_tag()}-{dead}-123456"  # no marker: not provably ours
     kept.mkdir()
-    (kept / ".colormnet-partial").write_text(dead)
     (kept / "mine.txt").write_text("not ours")
     other = tmp_path / f".p.partial-{_host_tag()}-{dead}-abcdef"
     other.mkdir()

@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 import uuid
@@ -108,15 +109,15 @@ def partial_file_path(path: PathLike) -> Path:
 def make_partial_dir(path: PathLike) -> Path:
     """Create and return a fresh temporary sibling directory of ``path`` (with a marker file inside).
 
-    Stale temporary folders of the same output (this host, process gone, marker present) are cleaned:
-    only the files this program writes into them (the marker, the manifest, PNG frames) are deleted.
+    Stale temporary folders of the same output (this host, process gone, marker present: created by
+    this module) are removed first.
     """
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     for stale in _stale_siblings(p.name, "", parent, "partial"):
         if stale.is_dir() and not stale.is_symlink() and (stale / _PARTIAL_MARKER).is_file():
             log.info("removing %s, left behind by an interrupted earlier run", stale)
-            _remove_our_folder(stale, lambda e: e.suffix.lower() == ".png" and e.is_file())
+            remove_quietly(stale)
     tmp = p.with_name(f".{p.name}.partial-{_temp_tag()}")
     try:
         tmp.mkdir()
@@ -129,15 +130,30 @@ def make_partial_dir(path: PathLike) -> Path:
     return tmp
 
 
-def _remove_our_folder(folder: Path, ours: Callable[[Path], bool]) -> list[str]:
-    """Delete the files of ``folder`` for which ``ours`` is true plus our marker/manifest, then the
-    folder if it is empty. Returns the names left in place (never deleted)."""
-    left: list[str] = []
-    for entry in list(folder.iterdir()):
-        if entry.name in (_PARTIAL_MARKER, MANIFEST_NAME) or ours(entry):
+def _files_below(folder: Path) -> list[str]:
+    """Relative POSIX paths of every file (and symlink) below ``folder``, without following links."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        base = Path(root).relative_to(folder)
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            found.append((base / name).as_posix())
+    return found
+
+
+def _remove_listed(folder: Path, listed: set[str]) -> list[str]:
+    """Delete the listed regular files of ``folder``, our marker and manifest, then the directories
+    that held them once empty, then ``folder`` if empty. Returns what was left (never deleted)."""
+    for rel in sorted(listed | {_PARTIAL_MARKER, MANIFEST_NAME}):
+        entry = folder / rel
+        if entry.is_file() and not entry.is_symlink():
             remove_quietly(entry)
-        else:
-            left.append(entry.name)
+    parents = sorted({(folder / rel).parent for rel in listed}, key=lambda d: len(d.parts), reverse=True)
+    for d in parents:
+        while d != folder and d.is_relative_to(folder):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+            d = d.parent
+    left = sorted(e.name for e in folder.iterdir()) if folder.is_dir() else []
     if not left:
         with contextlib.suppress(OSError):
             folder.rmdir()
@@ -147,14 +163,17 @@ def _remove_our_folder(folder: Path, ours: Callable[[Path], bool]) -> list[str]:
 def remove_quietly(path: PathLike | None) -> None:
     """Delete a temporary file, or a temporary folder this module created; log (never raise) on failure.
 
-    Folders are emptied only of files (our temporaries hold no sub-folders); a folder holding
-    anything else is left in place.
+    A folder with our marker file (made by :func:`make_partial_dir`) is removed with everything in it;
+    any other folder only loses its plain files and is removed when that leaves it empty.
     """
     if path is None:
         return
     p = Path(path)
     try:
         if p.is_dir() and not p.is_symlink():
+            if (p / _PARTIAL_MARKER).is_file():
+                shutil.rmtree(p)
+                return
             for entry in p.iterdir():
                 if entry.is_file() or entry.is_symlink():
                     entry.unlink()
@@ -195,7 +214,8 @@ def read_manifest(folder: PathLike) -> set[str] | None:
     files = data.get("files") if isinstance(data, dict) else None
     if data.get("tool") != "colormnet" or not isinstance(files, list):
         return None
-    return {str(f) for f in files if isinstance(f, str) and "/" not in f and f not in ("", ".", "..")}
+    return {f for f in files if isinstance(f, str) and f and not f.startswith("/")
+            and ".." not in f.split("/") and "\\" not in f}
 
 
 def write_manifest(folder: PathLike, names: Iterable[str]) -> None:
@@ -205,16 +225,21 @@ def write_manifest(folder: PathLike, names: Iterable[str]) -> None:
 
 
 def foreign_entries(folder: PathLike) -> list[str]:
-    """Entries of ``folder`` this program did not write (everything when it has no manifest)."""
+    """Files below ``folder`` this program did not write (everything when it has no manifest), as
+    relative paths."""
     folder = Path(folder)
     listed = read_manifest(folder) or set()
     foreign = []
-    for entry in folder.iterdir():
-        if entry.name in (MANIFEST_NAME, _PARTIAL_MARKER):
+    for rel in _files_below(folder):
+        if rel in (MANIFEST_NAME, _PARTIAL_MARKER):
             continue
-        if entry.name in listed and entry.is_file() and not entry.is_symlink():
+        entry = folder / rel
+        if rel in listed and entry.is_file() and not entry.is_symlink():
             continue
-        foreign.append(entry.name + ("/" if entry.is_dir() else ""))
+        foreign.append(rel)
+    for root, dirs, files in os.walk(folder):  # empty folders someone made are not ours either
+        if not dirs and not files and Path(root) != folder:
+            foreign.append(Path(root).relative_to(folder).as_posix() + "/")
     return sorted(foreign)
 
 
@@ -341,7 +366,7 @@ def commit_dir(tmp: PathLike, final: PathLike, *, overwrite: bool, written: Iter
     """
     tmp, final = Path(tmp), Path(final)
     names = list(written) if written is not None else [
-        e.name for e in tmp.iterdir() if e.is_file() and e.name not in (_PARTIAL_MARKER, MANIFEST_NAME)]
+        rel for rel in _files_below(tmp) if rel not in (_PARTIAL_MARKER, MANIFEST_NAME)]
     try:
         write_manifest(tmp, names)
         remove_quietly(tmp / _PARTIAL_MARKER)
@@ -368,8 +393,7 @@ def commit_dir(tmp: PathLike, final: PathLike, *, overwrite: bool, written: Iter
         remove_quietly(tmp)
         raise OutputError(f"could not move the finished folder into place at {final}: {exc}") from exc
     if old is not None:
-        listed = read_manifest(old) or set()
-        left = _remove_our_folder(old, lambda e: e.name in listed and e.is_file() and not e.is_symlink())
+        left = _remove_listed(old, read_manifest(old) or set())
         if left:
             log.warning("kept %s: it holds files colormnet did not write (%s)", old, _names(sorted(left)))
     return final
