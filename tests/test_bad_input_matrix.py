@@ -151,7 +151,10 @@ def _output_folder_is_file(w: Path) -> list[str]:
 
 
 def _output_file_is_folder(w: Path) -> list[str]:
+    """An existing folder named like a video is a folder output (io/containers); it holds a file
+    colormnet did not write, so even --overwrite is refused."""
     (w / "sentinel" / "dir.mp4").mkdir()
+    (w / "sentinel" / "dir.mp4" / "keep.txt").write_text("mine")
     return [str(w / "clip.mp4"), "-e", str(w / "ref.png"), "-o", str(w / "sentinel" / "dir.mp4"), "--overwrite"]
 
 
@@ -216,7 +219,7 @@ CASES = [
     Case("output_folder_contains_input", _w("{w}/frames", "-e", "{w}/ref.png", "-o", "{w}", "--overwrite"),
          2, "contains the input"),
     Case("folder_output_is_a_file", _output_folder_is_file, 2, "notes.txt"),
-    Case("video_output_is_a_folder", _output_file_is_folder, 2, "dir.mp4"),
+    Case("video_name_is_a_foreign_folder", _output_file_is_folder, 2, "keep.txt"),
     Case("output_dir_missing", _w("{w}/clip.mp4", "-e", "{w}/ref.png", "-o", "{w}/no/such/out.mp4"), 2, "no/such"),
     Case("folder_mixed_sizes", _mixed_sizes, 2, "3.png"),
     Case("folder_non_image_file", _non_image, 2, "readme.txt"),
