@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -66,7 +66,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                    precision: str = "fp32", memory: MemoryConfig | None = None,
                    max_side: int = DEFAULT_MAX_SIDE, overwrite: bool = False, codec: str | None = None,
                    crf: int = 18, pix_fmt: str | None = None, fps: float = 25.0,
-                   max_frames: int | None = None, progress: bool = True) -> Path:
+                   max_frames: int | None = None, progress: bool = True,
+                   on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> Path:
     """Colorize a video file or a folder of frames; returns the output path.
 
     input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
@@ -80,6 +81,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     written under a temporary name and renamed when complete; an existing output is refused unless
     ``overwrite``. ``fps`` only applies to folder -> video. ``max_frames`` processes only the first N
     frames (a preview; audio is cut to match).
+    ``on_frame(done, total, rgb)`` is called after each frame is written (``rgb`` uint8 (H, W, 3));
+    an exception it raises stops the run and no output is left (how the web app cancels).
     """
     input_path = Path(input_path)
     if max_frames is not None and max_frames < 1:
@@ -146,14 +149,18 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
             streams = input_path if folder is None else None
             with VideoWriter(output_path, info, streams_from=streams, codec=codec, crf=crf, pix_fmt=pix_fmt,
                              overwrite=overwrite, trim_audio=max_frames is not None) as writer:
-                for rgb in colorize_frames(model, source(), exs, options):
+                for i, rgb in enumerate(colorize_frames(model, source(), exs, options)):
                     writer.write(rgb, pts.popleft() if pts else None)
                     bar.update()
+                    if on_frame is not None:
+                        on_frame(i + 1, num_frames, rgb)
         else:
             with FrameFolderWriter(output_path, overwrite=overwrite, inputs=(input_path,)) as writer:
                 for i, rgb in enumerate(colorize_frames(model, source(), exs, options)):
                     writer.write(rgb, names[i] if names else None)
                     bar.update()
+                    if on_frame is not None:
+                        on_frame(i + 1, num_frames, rgb)
     finally:
         bar.close()
     log.info("wrote %s", output_path)

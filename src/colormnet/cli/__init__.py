@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 from colormnet.errors import ColormnetError, Terminated
 
-_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "study", "train", "weights")
+_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "study", "train", "ui",
+                             "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

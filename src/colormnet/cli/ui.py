@@ -1,0 +1,71 @@
+"""``colormnet ui``: the web app (Gradio, extra ``ui``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from colormnet.errors import InputError
+
+_EPILOG = """\
+The page takes a video (audio kept) or a .zip/.tar of frames and one or more colour exemplars,
+shows progress (frames, fps, time left) and the first coloured frames while it runs, and offers
+the result for download. One job runs at a time on the device; other users wait in the queue.
+Uploads and results are deleted when a browser tab closes and when the server stops.
+
+Serving on 0.0.0.0 makes the app reachable from other machines: anyone who can reach the port can
+use the device. The weights (CC BY-NC-SA 4.0) are resolved as for 'colormnet colorize'.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ui", help="web app: colorize videos from the browser (needs the 'ui' extra)",
+                       description="Start the ColorMNet web app (Gradio) and print its address.",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    w = p.add_argument_group("weights")
+    w.add_argument("--weights", metavar="PATH", help="checkpoint file (default: $COLORMNET_WEIGHTS or cache)")
+    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    # tests and offline demos: build the network with MODULE:FUNC instead of loading the released weights
+    p.add_argument("--model-factory", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def _factory(spec: str):
+    module, _, name = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise InputError(f"--model-factory {spec!r}: {err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("gradio") is None:  # not imported here: serve() configures it first
+        raise InputError("the web app needs Gradio: pip install 'colormnet[ui]'")
+    from colormnet.pretrained import load_model, resolve_device
+
+    device = resolve_device(args.device)
+    if args.model_factory:
+        model = _factory(args.model_factory)().to(device).eval()
+        note = f"(This server runs a test model from `{args.model_factory}`, not the released weights.)"
+    else:
+        model = load_model(args.weights, device, download=not args.no_download)
+        note = ""
+    # Gradio's upload/cache folder is fixed when it is imported: make it ours, deleted on exit
+    root = Path(tempfile.mkdtemp(prefix="colormnet-ui-", dir=os.environ.get("GRADIO_TEMP_DIR"))).resolve()
+    os.environ["GRADIO_TEMP_DIR"] = str(root)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        from colormnet.ui.app import serve
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    serve(model, device, root, args.host, args.port, model_note=note)
+    return 0
