@@ -1,5 +1,5 @@
 """`colormnet ui` in a real headless Chromium: upload, run (recipe weights), progress, preview, download,
-a bad exemplar's message, and no files left behind. Screenshots go to $COLORMNET_SCREENSHOTS (default:
+cancel, a bad exemplar's message, and no files left behind. Screenshots go to $COLORMNET_SCREENSHOTS (default:
 the test's tmp folder)."""
 
 from __future__ import annotations
@@ -154,9 +154,18 @@ def test_ui_end_to_end(server, tmp_path):
             frame0 = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
         assert frame0[..., 0].mean() > frame0[..., 2].mean() + 30  # coloured like the orange exemplar
 
-        # closing the tab deletes the session's files (uploads included) while the server runs
         session_files = lambda: [p for p in server_tmp.rglob("*") if p.is_file()]  # noqa: E731
         assert any(p.name == "street_colorized.mp4" for p in session_files())
+
+        # run again and cancel: the page says so and no result is left
+        driver.find_element(By.ID, "run").click()
+        wait_for(lambda: _status(driver).startswith("Frame "), 300, "the second run to progress", interval=0.1)
+        driver.find_element(By.ID, "cancel").click()
+        wait_for(lambda: _status(driver).startswith("Cancelled after"), 120, "the cancel", interval=0.1)
+        driver.save_screenshot(str(shots / "ui_cancelled.png"))
+        assert not any(p.suffix == ".mp4" and "colorized" in p.name for p in session_files())
+
+        # closing the tab deletes the session's files (uploads included) while the server runs
         driver.get("about:blank")
         wait_for(lambda: not [p for p in session_files() if p.suffix in (".mp4", ".png", ".jpg")], 60,
                  "the session's files to be deleted")
