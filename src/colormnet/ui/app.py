@@ -179,7 +179,8 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
             time.sleep(_UPDATE_INTERVAL)
 
     def cancel(request: gr.Request) -> str:
-        job = sessions.get(request.session_hash or "anonymous", UISession(work_root)).job
+        session = sessions.get(request.session_hash or "anonymous")
+        job = session.job if session is not None else None
         if job is None or job.state.finished:
             return gr.skip()
         job.cancel()
