@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import os
 import shutil
@@ -38,26 +37,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _factory(spec: str):
-    module, _, name = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as err:
-        raise InputError(f"--model-factory {spec!r}: {err}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("gradio") is None:  # not imported here: serve() configures it first
         raise InputError("the web app needs Gradio: pip install 'colormnet[ui]'")
-    from colormnet.pretrained import load_model, resolve_device
+    from colormnet.batch.execute import ModelSource
+    from colormnet.pretrained import resolve_device
 
+    if args.model_factory and ":" not in args.model_factory:
+        raise InputError(f"--model-factory {args.model_factory!r}: expected MODULE:FUNCTION")
     device = resolve_device(args.device)
-    if args.model_factory:
-        model = _factory(args.model_factory)().to(device).eval()
-        note = f"(This server runs a test model from `{args.model_factory}`, not the released weights.)"
-    else:
-        model = load_model(args.weights, device, download=not args.no_download)
-        note = ""
+    model = ModelSource(args.weights, not args.no_download, args.model_factory).build(device)
+    note = (f"(This server runs a test model from `{args.model_factory}`, not the released weights.)"
+            if args.model_factory else "")
     # Gradio's upload/cache folder is fixed when it is imported: make it ours, deleted on exit
     root = Path(tempfile.mkdtemp(prefix="colormnet-ui-", dir=os.environ.get("GRADIO_TEMP_DIR"))).resolve()
     os.environ["GRADIO_TEMP_DIR"] = str(root)
