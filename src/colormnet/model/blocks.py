@@ -54,6 +54,27 @@ class GroupResBlock(nn.Module):
         shortcut = g if self.downsample is None else group_conv(self.downsample, g)
         return out + shortcut
 
+    def forward_shared(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """``forward`` of [x, g_i] concatenated per group, with x (B, Cx, H, W) shared by every group
+        of g (B, G, Cg, H, W) -> (B, G, out_dim, H, W).
+
+        The input convs are linear in their input channels, so their x half is computed once per
+        image (not once per group) and broadcast; the concatenation is never materialised.
+        """
+        if self.downsample is None:
+            return self.forward(torch.cat([x.unsqueeze(1).expand(-1, g.shape[1], -1, -1, -1), g], dim=2))
+        out = _split_input_conv(self.conv1, F.relu(x), F.relu(g))
+        out = group_conv(self.conv2, F.relu(out))
+        return out + _split_input_conv(self.downsample, x, g)
+
+
+def _split_input_conv(conv: nn.Conv2d, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``conv`` of [x, g_i] per group = conv_x(x) (once, with the bias) + conv_g(g_i)."""
+    cx = x.shape[1]
+    shared = F.conv2d(x, conv.weight[:, :cx], conv.bias, conv.stride, conv.padding, conv.dilation)
+    per_group = F.conv2d(g.flatten(0, 1), conv.weight[:, cx:], None, conv.stride, conv.padding, conv.dilation)
+    return per_group.view(*g.shape[:2], *per_group.shape[1:]) + shared.unsqueeze(1)
+
 
 class _ChannelGate(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -109,9 +130,7 @@ class FeatureFusionBlock(nn.Module):
         self.block2 = GroupResBlock(mid_dim, out_dim)
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        b, n = g.shape[:2]
-        g = torch.cat([x.unsqueeze(1).expand(-1, n, -1, -1, -1), g], dim=2)
-        g = self.block1(g)
+        g = self.block1.forward_shared(x, g)
         r = self.attention(g.flatten(0, 1)).view_as(g)
         return self.block2(g + r)
 
