@@ -38,12 +38,13 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
-def git_commit() -> str | None:
-    """HEAD of the repository holding this file, with ``-dirty`` if tracked files changed; None if no git."""
+def git_commit(where: Path = HERE) -> str | None:
+    """HEAD of the repository holding ``where`` (default: this file), with ``-dirty`` if tracked files
+    changed; None if no git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

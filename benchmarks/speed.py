@@ -1,28 +1,42 @@
-"""Inference speed and peak memory of the full ColorMNet network, frame by frame.
+"""Speed and peak memory of the real streaming engine, whole and per stage.
 
-For every size and precision a fresh :class:`ColorizationSession` colourises ``warmup + max(frames)``
-frames in the paper's first-frame protocol (frame 0 carries the exemplar; the last frame is not
-written to memory). Each ``session.step`` is timed (device synchronised); reading and colour
-conversion are done beforehand and are not timed. Frames ``0 .. warmup-1`` are warm-up: frame 0's
-time is reported separately as ``first_frame_s``; the steady state is the frames after the warm-up.
+For every size and precision, :func:`colormnet.inference.engine.iter_colorize` colourises
+``warmup + max(frames)`` frames in the paper's first-frame protocol (frame 0 carries the exemplar;
+the last frame is not written to memory), exactly as ``colormnet colorize`` does: frame decoding,
+Lab conversion, the network and its memory, RGB conversion and output encoding are all inside the
+timed loop. Per-stage times come from forward hooks on the network's modules (key-encoder parts,
+key projection, decoder, value encoder, local attention), from timing wrappers around the memory
+readout/write and the engine's colour-conversion and resizing helpers, and from timing the frame
+source (decode) and the output writer (encode). Frames ``0 .. warmup-1`` are warm-up; frame 0's time
+is reported as ``first_frame_s``; the steady state is the frames after the warm-up.
 
 Weights: the parity recipe (deterministic, no checkpoint needed; speed does not depend on weight
-values). Frames: ``--clip DIR`` (any frame folder, resized to each size with bilinear filtering;
-played back and forth when too short) with ``--exemplar`` (default: the clip's first frame), or
-by default a camera pan over scikit-image's astronaut photo.
+values). Frames: ``--clip`` (a frame folder or a video, played back and forth when too short and
+resized to each size) with ``--exemplar`` (default: the first frame), or by default a camera pan over
+scikit-image's astronaut photo (encoded to PNG in memory so that decoding is still measured).
+Output: H.264 into a temporary file (``--encode png`` for PNG bytes, ``none`` to skip), deleted
+afterwards.
 
-    python benchmarks/speed.py --sizes 832x480,960x536 --frames 6 --warmup 2
-    python benchmarks/speed.py --device cuda --precision fp32,fp16,bf16 --frames 50,200
+The script only uses names that have existed since the engine was written, so it can time an older
+checkout too: ``PYTHONPATH=/tmp/old/src python benchmarks/speed.py`` (the JSON records which source
+tree and commit were timed).
+
+    python benchmarks/speed.py --sizes 832x480 --frames 6 --warmup 2 --precision fp32,bf16
+    python benchmarks/speed.py --device cuda --precision fp32,fp16,bf16 --frames 50 --no-stages
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import statistics
 import sys
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +45,121 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colormnet.color import rgb_to_lab_norm
+import colormnet
 from colormnet.config import MemoryConfig, ModelConfig
-from colormnet.eval.dataset_run import build_model, new_session
+from colormnet.eval.dataset_run import build_model
 from colormnet.pretrained import autocast_dtype
 
 log = logging.getLogger("speed")
+
+# (stage name, start module, end module): time from the start module's forward pre-hook to the end
+# module's forward hook (or, when the end name starts with "<", to the end module's pre-hook).
+SPANS: list[tuple[str, str, str]] = [
+    ("key_encoder", "key_encoder", "key_encoder"),
+    ("key.resnet_stem_res2", "key_encoder.conv1", "key_encoder.res2"),
+    ("key.resnet_layer2", "key_encoder.layer2", "key_encoder.layer2"),
+    ("key.resnet_layer3", "key_encoder.layer3", "key_encoder.layer3"),
+    ("key.dinov2", "key_encoder.network2", "key_encoder.network2"),
+    ("key.fuse1", "key_encoder.fuse1", "key_encoder.fuse1"),
+    ("key.fuse1.encode_enc", "key_encoder.fuse1", "<key_encoder.fuse1.norm1"),
+    ("key.fuse1.crossattn", "key_encoder.fuse1.crossattn", "key_encoder.fuse1.crossattn"),
+    ("key.fuse2", "key_encoder.fuse2", "key_encoder.fuse2"),
+    ("key.fuse2.encode_enc", "key_encoder.fuse2", "<key_encoder.fuse2.norm1"),
+    ("key.fuse2.crossattn", "key_encoder.fuse2.crossattn", "key_encoder.fuse2.crossattn"),
+    ("key.fuse3", "key_encoder.fuse3", "key_encoder.fuse3"),
+    ("key.fuse3.encode_enc", "key_encoder.fuse3", "<key_encoder.fuse3.norm1"),
+    ("key.fuse3.crossattn", "key_encoder.fuse3.crossattn", "key_encoder.fuse3.crossattn"),
+    ("key_projection", "key_proj", "key_proj"),
+    ("local_attention", "short_term_attn", "short_term_attn"),
+    ("decoder", "decoder", "decoder"),
+    ("decoder.fuser", "decoder.fuser", "decoder.fuser"),
+    ("value_encoder", "value_encoder", "value_encoder"),
+    ("value_encoder.fuser", "value_encoder.fuser", "value_encoder.fuser"),
+]
+# (stage name, module, attribute): functions wrapped with a timer while the benchmark runs
+WRAPPED: list[tuple[str, str, str]] = [
+    ("memory_readout", "colormnet.memory.manager", "ColorMemory.read"),
+    ("memory_write", "colormnet.memory.manager", "ColorMemory.add"),
+    ("colour.rgb_to_L", "colormnet.inference.engine", "lightness_norm"),
+    ("colour.rgb_to_lab_exemplar", "colormnet.inference.engine", "rgb_to_lab_norm"),
+    ("colour.lab_to_rgb", "colormnet.inference.engine", "lab_norm_to_rgb"),
+    ("colour.resize", "colormnet.inference.engine", "_resize_plane"),
+]
+
+
+class StageTimer:
+    """Accumulates seconds per stage for the current frame; ``sync`` waits for the device first."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.frame: dict[str, float] = defaultdict(float)
+        self._open: dict[str, float] = {}
+        self._undo: list[Callable[[], None]] = []
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def start(self, name: str) -> None:
+        self._open[name] = self._now()
+
+    def stop(self, name: str) -> None:
+        began = self._open.pop(name, None)
+        if began is not None:
+            self.frame[name] += self._now() - began
+
+    def take(self) -> dict[str, float]:
+        frame, self.frame = dict(self.frame), defaultdict(float)
+        return frame
+
+    def hook_modules(self, model: torch.nn.Module) -> list[str]:
+        """Register the spans whose modules exist; returns the stage names hooked."""
+        modules = dict(model.named_modules())
+        hooked = []
+        for name, first, last in SPANS:
+            at_pre = last.startswith("<")
+            last = last.lstrip("<")
+            if first not in modules or last not in modules:
+                continue
+            h1 = modules[first].register_forward_pre_hook(lambda m, a, n=name: self.start(n))
+            if at_pre:
+                h2 = modules[last].register_forward_pre_hook(lambda m, a, n=name: self.stop(n))
+            else:
+                h2 = modules[last].register_forward_hook(lambda m, a, o, n=name: self.stop(n))
+            self._undo += [h1.remove, h2.remove]
+            hooked.append(name)
+        return hooked
+
+    def wrap_functions(self) -> list[str]:
+        import importlib
+
+        wrapped = []
+        for name, module_name, attr in WRAPPED:
+            owner: Any = importlib.import_module(module_name)
+            *path, leaf = attr.split(".")
+            for part in path:
+                owner = getattr(owner, part, None)
+            if owner is None or not hasattr(owner, leaf):
+                continue
+            original = getattr(owner, leaf)
+
+            def timed(*args, _f=original, _n=name, **kwargs):
+                self.start(_n)
+                try:
+                    return _f(*args, **kwargs)
+                finally:
+                    self.stop(_n)
+
+            setattr(owner, leaf, timed)
+            self._undo.append(lambda o=owner, k=leaf, f=original: setattr(o, k, f))
+            wrapped.append(name)
+        return wrapped
+
+    def remove(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
 
 
 def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -45,9 +168,8 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
 
 
-def source_frames(clip: Path | None, exemplar: Path | None, size: tuple[int, int], count: int
-                  ) -> tuple[list[np.ndarray], np.ndarray]:
-    """``count`` uint8 RGB frames at ``size`` (w, h) and the exemplar's a'b' (2, h, w) float32."""
+def source_frames(clip: Path | None, size: tuple[int, int], count: int) -> list[bytes] | list[np.ndarray]:
+    """The frames as encoded PNG bytes (decoded inside the timed loop), ``count`` of them at ``size``."""
     if clip is None:
         from skimage import data
 
@@ -55,59 +177,114 @@ def source_frames(clip: Path | None, exemplar: Path | None, size: tuple[int, int
         w, h = size
         scale = max((w + count * 2) / photo.shape[1], h / photo.shape[0], 1.0)
         big = _resize(photo, (int(np.ceil(photo.shape[1] * scale)) + count * 2, int(np.ceil(photo.shape[0] * scale))))
-        frames = [big[:h, 2 * t:2 * t + w] for t in range(count)]  # camera pan, 2 px per frame
+        rgbs = [np.ascontiguousarray(big[:h, 2 * t:2 * t + w]) for t in range(count)]  # pan, 2 px per frame
     else:
-        from colormnet.io.frames import list_frames
-        from colormnet.io.images import load_frame_rgb
+        if clip.is_dir():
+            from colormnet.io.frames import list_frames
+            from colormnet.io.images import load_frame_rgb
 
-        paths = list_frames(clip)
-        order = list(range(len(paths))) + list(range(len(paths) - 2, 0, -1)) or [0]  # back and forth
-        frames = [_resize(load_frame_rgb(paths[order[t % len(order)]]), size) for t in range(count)]
-    if exemplar is not None:
-        from colormnet.io.images import load_frame_rgb
+            paths = list_frames(clip)
+            frames = [load_frame_rgb(p) for p in paths[:count]]
+        else:
+            from colormnet.io.video import VideoReader
 
-        ref = _resize(load_frame_rgb(exemplar), size)
-    else:
-        ref = frames[0]
-    return frames, rgb_to_lab_norm(np.ascontiguousarray(ref))[1:]
+            with VideoReader(clip) as reader:
+                frames = []
+                for f in reader:
+                    frames.append(f.rgb)
+                    if len(frames) == count:
+                        break
+        order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1)) or [0]  # back and forth
+        rgbs = [_resize(frames[order[t % len(order)]], size) for t in range(count)]
+    out = []
+    for rgb in rgbs:
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)
+        out.append(buf.getvalue())
+    return out
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
 
 
-def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, frames_rgb: list[np.ndarray],
-            exemplar_ab: np.ndarray, warmup: int, counts: list[int], memory: MemoryConfig) -> dict[str, Any]:
-    """Time one session over all frames; return the summary for one (size, precision)."""
+class _Encoder:
+    """Consumes output frames: H.264 into a temporary file, PNG bytes, or nothing."""
+
+    def __init__(self, kind: str, size: tuple[int, int], tmp: Path) -> None:
+        self.kind = kind
+        self.writer = None
+        if kind == "h264":
+            from colormnet.io.video import VideoInfo, VideoWriter
+
+            self.writer = VideoWriter(tmp / "out.mp4", VideoInfo.for_size(*size, 25))
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self.kind == "h264":
+            self.writer.write(rgb)
+        elif self.kind == "png":
+            Image.fromarray(rgb).save(io.BytesIO(), format="PNG")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encoded: list[bytes],
+            exemplar_rgb: np.ndarray, warmup: int, memory: MemoryConfig, stages: bool,
+            encode: str) -> dict[str, Any]:
+    """Colourise all frames through the engine; return the summary for one (size, precision)."""
+    from colormnet.inference.engine import ColorizeOptions, iter_colorize
+    from colormnet.inference.exemplars import Exemplar
+
     device = next(model.parameters()).device
-    dtype = autocast_dtype(precision, device)
-    l_maps = [torch.from_numpy(rgb_to_lab_norm(np.ascontiguousarray(f))[0]).to(device) for f in frames_rgb]
-    ab0 = torch.from_numpy(exemplar_ab).to(device)
+    options = ColorizeOptions(memory=memory, max_side=0, autocast_dtype=autocast_dtype(precision, device))
+    timer = StageTimer(device)
+    hooked = (timer.hook_modules(model) + timer.wrap_functions()) if stages else []
+
+    def frames() -> Iterator[np.ndarray]:
+        for data in encoded:
+            timer.start("decode")
+            rgb = _decode(data)
+            timer.stop("decode")
+            yield rgb
+
     common.reset_peak_memory(device)
     before = common.current_memory(device)
-    session = new_session(model, memory, dtype)
-    times, cpu_times, memory_frames = [], [], []
-    n = len(l_maps)
+    n = len(encoded)
+    times, cpu_times, per_stage, memory_frames = [], [], [], []
     load_before = common.load_average()
-    for t, l_norm in enumerate(l_maps):
-        _sync(device)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        session.step(l_norm, ab0 if t == 0 else None, is_last=t == n - 1)
-        _sync(device)
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-        info = session.last_info
-        if info is not None and info.is_memory_frame:
-            memory_frames.append(t)
-        log.info("%dx%d %s frame %d: %.3f s%s", *size, precision, t, times[-1],
-                 " (memory frame)" if t in memory_frames else "")
+    with tempfile.TemporaryDirectory(prefix="colormnet-speed-") as tmp:
+        writer = _Encoder(encode, size, Path(tmp))
+        try:
+            results = iter_colorize(model, frames(), [Exemplar(exemplar_rgb, 0, "exemplar")], options)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            for t, result in enumerate(results):
+                timer.start("encode")
+                writer.write(result.rgb)
+                timer.stop("encode")
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                now, cpu_now = time.perf_counter(), time.process_time()
+                times.append(now - start)
+                cpu_times.append(cpu_now - cpu_start)
+                start, cpu_start = now, cpu_now
+                per_stage.append(timer.take())
+                if result.info.is_memory_frame:
+                    memory_frames.append(t)
+                log.info("%dx%d %s frame %d: %.3f s (CPU %.3f s)%s", *size, precision, t, times[-1],
+                         cpu_times[-1], " (memory frame)" if t in memory_frames else "")
+            writer.close()
+        finally:
+            timer.remove()
     peak = common.peak_memory(device)
     steady = times[warmup:]
-    steady_idx = range(warmup, n)
-    non_mem = [times[t] for t in steady_idx if t not in memory_frames]
-    mem = [times[t] for t in steady_idx if t in memory_frames]
+    non_mem = [times[t] for t in range(warmup, n) if t not in memory_frames]
+    mem = [times[t] for t in range(warmup, n) if t in memory_frames]
     mean = statistics.fmean(steady) if steady else None
+    names = sorted({k for d in per_stage for k in d})
+    stage_means = {k: statistics.fmean(d.get(k, 0.0) for d in per_stage[warmup:]) for k in names} if steady else {}
     return {
         "size": list(size),
         "padded": [-(-size[0] // 112) * 112, -(-size[1] // 112) * 112],
@@ -123,15 +300,17 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, frame
             "min_s": min(steady) if steady else None,
             "max_s": max(steady) if steady else None,
             "fps": 1.0 / mean if mean else None,
+            "cpu_mean_s": statistics.fmean(cpu_times[warmup:]) if steady else None,
             "non_memory_mean_s": statistics.fmean(non_mem) if non_mem else None,
             "memory_mean_s": statistics.fmean(mem) if mem else None,
             # ~threads when the CPU was ours alone; much lower = other processes took CPU time
             "cpu_per_wall": (sum(cpu_times[warmup:]) / sum(steady)) if steady and device.type == "cpu" else None,
         },
-        "by_frame_count": {str(c): statistics.fmean(times[warmup:warmup + c]) for c in counts
-                           if warmup + c <= n and c > 0},
+        "stages_mean_s": stage_means,
+        "stages_hooked": hooked,
         "per_frame_s": times,
         "per_frame_cpu_s": cpu_times,
+        "per_frame_stages_s": per_stage,
         "load_average_before_after": [load_before, common.load_average()],
         "memory_frame_indices": memory_frames,
         "peak_memory": {**peak, "before_bytes": before},
@@ -147,25 +326,36 @@ def table(results: list[dict[str, Any]]) -> str:
     for r in results:
         s = r["steady"]
         rows.append([f"{r['size'][0]}x{r['size'][1]}", r["precision"], _fmt(r["first_frame_s"]),
-                     f"{_fmt(s['mean_s'])} (n={s['frames']})", _fmt(s["fps"], 3), _fmt(s["non_memory_mean_s"]),
-                     _fmt(s["memory_mean_s"]), _fmt(s["cpu_per_wall"], 2),
-                     f"{r['peak_memory']['bytes'] / 2**20:,.0f}"])
-    return common.markdown_table(["size", "precision", "first frame (s)", "steady s/frame", "frames/s",
-                                  "non-memory frame (s)", "memory frame (s)", "CPU/wall", "peak memory (MiB)"], rows)
+                     f"{_fmt(s['mean_s'])} (n={s['frames']})", _fmt(s["cpu_mean_s"]), _fmt(s["fps"], 3),
+                     _fmt(s["cpu_per_wall"], 2), f"{r['peak_memory']['bytes'] / 2**20:,.0f}"])
+    text = common.markdown_table(["size", "precision", "first frame (s)", "steady s/frame", "CPU s/frame",
+                                  "frames/s", "CPU/wall", "peak memory (MiB)"], rows)
+    names = [k for k in dict.fromkeys(k for r in results for k in r["stages_mean_s"])]
+    if names:
+        order = {name: i for i, (name, *_rest) in enumerate(SPANS + WRAPPED)}
+        names.sort(key=lambda k: order.get(k, len(order)))
+        heads = [f"{r['size'][0]}x{r['size'][1]} {r['precision']}" for r in results]
+        rows = [[k] + [_fmt(r["stages_mean_s"].get(k)) for r in results] for k in names]
+        text += "\nSteady-state seconds per frame by stage (nested: key.* are parts of key_encoder):\n\n"
+        text += common.markdown_table(["stage"] + heads, rows)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", help="WIDTHxHEIGHT list (default 832x480,960x536; 112x112 with --tiny)")
-    p.add_argument("--frames", default="6", help="steady-state frame counts, comma separated (default 6); "
-                                                 "one session runs warmup + the largest")
+    p.add_argument("--frames", type=int, default=6, help="steady-state frames after the warm-up (default 6)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up frames excluded from the steady state "
                                                           "(frame 0, the exemplar, is one of them; default 2)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
-    p.add_argument("--precision", default="fp32", help="fp32,fp16,bf16 list (autocast; fp16 needs CUDA)")
+    p.add_argument("--precision", default="fp32", help="fp32,fp16,bf16 list (fp16 needs CUDA)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--clip", type=Path, help="frame folder to take frames from (default: astronaut pan)")
+    p.add_argument("--clip", type=Path, help="frame folder or video to take frames from (default: astronaut pan)")
     p.add_argument("--exemplar", type=Path, help="colour exemplar image (default: the first frame)")
+    p.add_argument("--encode", choices=["h264", "png", "none"], default="h264",
+                   help="how output frames are encoded (timed as stage 'encode'; default h264 to a temp file)")
+    p.add_argument("--no-stages", action="store_true",
+                   help="no per-stage hooks (on a GPU they synchronise the device and slow the whole)")
     p.add_argument("--flush-denormal", action="store_true",
                    help="torch.set_flush_denormal(True): treat subnormal floats as 0 (x86 CPUs); the tiny "
                         "network's recipe weights produce subnormals that slow CPU kernels a lot")
@@ -178,11 +368,7 @@ def main(argv: list[str] | None = None) -> int:
 
     common.check_out(args.out, args.overwrite)
     sizes = common.parse_sizes(args.sizes or ("112x112" if args.tiny else "832x480,960x536"))
-    try:
-        counts = sorted({int(c) for c in args.frames.split(",")})
-    except ValueError:
-        p.error(f"--frames: expected integers, got {args.frames!r}")
-    if args.warmup < 1 or counts[0] < 1:
+    if args.warmup < 1 or args.frames < 1:
         p.error("--warmup and --frames must be >= 1 (frame 0, the exemplar, is always warm-up)")
     precisions = [x.strip() for x in args.precision.split(",") if x.strip()]
     if args.threads:
@@ -198,23 +384,34 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = build_model(recipe=True, device=device, config=config)
     build_s = time.perf_counter() - start
     memory = MemoryConfig()
-    total = args.warmup + counts[-1]
+    total = args.warmup + args.frames
     results = []
     for size in sizes:
-        frames, ab = source_frames(args.clip, args.exemplar, size, total)
+        encoded = source_frames(args.clip, size, total)
+        if args.exemplar is not None:
+            from colormnet.io.images import load_frame_rgb
+
+            exemplar = _resize(load_frame_rgb(args.exemplar), size)
+        else:
+            exemplar = _decode(encoded[0])
         for prec in precisions:
-            results.append(run_one(model, size, prec, frames, ab, args.warmup, counts, memory))
+            results.append(run_one(model, size, prec, encoded, exemplar, args.warmup, memory,
+                               not args.no_stages, args.encode))
+    source_root = Path(colormnet.__file__).resolve().parents[2]
     report = {
         "benchmark": "speed",
-        "environment": common.environment(device, flush_denormal=args.flush_denormal),
-        "settings": {"sizes": [list(s) for s in sizes], "frame_counts": counts, "warmup": args.warmup,
+        "environment": common.environment(device, flush_denormal=args.flush_denormal,
+                                          colormnet_source=str(source_root),
+                                          colormnet_commit=common.git_commit(source_root)),
+        "settings": {"sizes": [list(s) for s in sizes], "frames": args.frames, "warmup": args.warmup,
                      "precisions": precisions, "model": "tiny" if args.tiny else "full",
                      "parameters": sum(p.numel() for p in model.parameters()),
                      "weights": "recipe (deterministic; speed does not depend on the values)",
                      "memory": dataclasses.asdict(memory),
-                     "source": str(args.clip) if args.clip else "skimage astronaut pan",
+                     "source": str(args.clip) if args.clip else "skimage astronaut pan (PNG in memory)",
                      "protocol": "first-frame (frame 0 = exemplar; last frame not memorised)",
-                     "timed": "ColorizationSession.step only (no I/O, no colour conversion)",
+                     "timed": "whole engine: decode + colour conversion + network + memory + encode",
+                     "encode": args.encode, "stages": not args.no_stages,
                      "model_build_s": build_s},
         "results": results,
     }

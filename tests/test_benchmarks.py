@@ -154,6 +154,14 @@ def test_speed_script_tiny(tmp_path):
     assert r["memory_frame_indices"] == [0]  # frame 0 (exemplar) only; the last frame is never stored
     assert r["peak_memory"]["bytes"] > 50 * 2**20
     assert "| 112x112 | fp32 |" in proc.stdout
+    # the real engine ran, with every stage timed (frame 2 is the last: no value encoder)
+    stages = r["stages_mean_s"]
+    for name in ("key_encoder", "key.dinov2", "key.fuse3.encode_enc", "decoder", "local_attention",
+                 "memory_readout", "colour.rgb_to_L", "colour.lab_to_rgb", "decode", "encode"):
+        assert stages[name] > 0, name
+    assert r["per_frame_stages_s"][0]["value_encoder"] > 0  # the exemplar frame is encoded into memory
+    assert stages["key_encoder"] > stages["key.dinov2"]
+    assert sum(r["per_frame_cpu_s"]) > 0 and env["colormnet_commit"]
     # an existing file is not replaced
     again = _run_script(str(REPO / "benchmarks" / "speed.py"), "--tiny", "--sizes", "112x112", "--frames", "1",
                         "--warmup", "1", "-q", "--out", str(out), cwd=tmp_path)
