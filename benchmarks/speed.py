@@ -171,9 +171,13 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def source_frames(clip: Path | None, size: tuple[int, int], count: int) -> list[bytes] | list[np.ndarray]:
     """The frames as encoded PNG bytes (decoded inside the timed loop), ``count`` of them at ``size``."""
     if clip is None:
-        from skimage import data
+        try:
+            from skimage import data
 
-        photo = data.astronaut()
+            photo = data.astronaut()
+        except ImportError:  # a bare GPU machine: a smooth synthetic picture instead
+            yy, xx = np.mgrid[0:512, 0:512].astype(np.float32) / 512
+            photo = (np.stack([yy, xx, (np.sin(12 * xx) * np.cos(9 * yy) + 1) / 2], -1) * 255).astype(np.uint8)
         w, h = size
         scale = max((w + count * 2) / photo.shape[1], h / photo.shape[0], 1.0)
         big = _resize(photo, (int(np.ceil(photo.shape[1] * scale)) + count * 2, int(np.ceil(photo.shape[0] * scale))))

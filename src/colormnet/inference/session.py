@@ -12,14 +12,17 @@ reproduces the authors' ``test.py`` loop in both of its modes:
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from colormnet.color import pad_to_multiple, unpad
 from colormnet.config import MemoryConfig
 from colormnet.memory.manager import ColorMemory
+from colormnet.model.key_encoder import KeyFeatures
 from colormnet.model.network import ColorMNet
 
 log = logging.getLogger(__name__)
@@ -36,16 +39,42 @@ class StepInfo:
     memory_sizes: dict[str, int]
 
 
+REDUCED_STAGES_DEFAULT = frozenset({"key", "decode", "value"})
+"""Network stages run under ``autocast_dtype`` by default (all of them). Whatever runs reduced, the
+session's state is kept in float32: memory keys/values, the GRU hidden state and the predicted ab."""
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); without it CPU bf16 is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _float(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None or t.dtype == torch.float64 else t.float()
+
+
 class ColorizationSession:
     """Per-video state. Frames are given as L' maps (H, W) in [-1, 1]; chroma as a'b' (2, H, W)."""
 
     def __init__(self, model: ColorMNet, memory: MemoryConfig | None = None,
-                 autocast_dtype: torch.dtype | None = None) -> None:
-        """``autocast_dtype`` (torch.float16 / torch.bfloat16) runs the network under autocast;
-        memory maths stays in float32. None = the model's own precision."""
+                 autocast_dtype: torch.dtype | None = None,
+                 reduced_stages: frozenset[str] = REDUCED_STAGES_DEFAULT) -> None:
+        """``autocast_dtype`` (torch.float16 / torch.bfloat16) runs the network stages named in
+        ``reduced_stages`` ("key" = key encoder + projection, "decode" = decoder and local attention,
+        "value" = value encoder) under autocast; memory maths and the stored state stay in float32.
+        None = the model's own precision everywhere."""
         self.model = model
         self.cfg = memory or MemoryConfig()
         self.autocast_dtype = autocast_dtype
+        self.reduced_stages = frozenset(reduced_stages)
+        if autocast_dtype == torch.bfloat16 and self.device.type == "cpu" and not cpu_has_native_bf16():
+            log.warning("this CPU has no native bfloat16 (AVX512-BF16/AMX): bf16 is likely slower than "
+                        "fp32 here; consider --precision fp32")
         self.memory = ColorMemory(self.cfg)
         self.t = -1
         self.last_memory_t = 0
@@ -59,9 +88,29 @@ class ColorizationSession:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                              enabled=self.autocast_dtype is not None)
+    def _autocast(self, stage: str) -> torch.autocast:
+        """Autocast context for one network stage ("key", "decode", "value")."""
+        enabled = self.autocast_dtype is not None and stage in self.reduced_stages
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled)
+
+    def _encode_key(self, image: torch.Tensor, need_shrinkage: bool, need_selection: bool) -> KeyFeatures:
+        with self._autocast("key"):
+            feats = self.model.encode_key(image, need_shrinkage=need_shrinkage, need_selection=need_selection)
+        if self.autocast_dtype is None:
+            return feats
+        # the memory keys in float32; g16/g8/g4 stay in the autocast dtype when their consumers
+        # (decoder, value encoder) run reduced too
+        feats = feats._replace(key=_float(feats.key), shrinkage=_float(feats.shrinkage),
+                               selection=_float(feats.selection))
+        if not {"decode", "value"} <= self.reduced_stages:
+            feats = feats._replace(g16=_float(feats.g16), g8=_float(feats.g8), g4=_float(feats.g4))
+        return feats
+
+    def _encode_value(self, image: torch.Tensor, g16: torch.Tensor, hidden: torch.Tensor, ab: torch.Tensor,
+                      deep_update: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._autocast("value"):
+            value, hidden = self.model.encode_value(image, g16, hidden, ab, deep_update=deep_update)
+        return (value, hidden) if self.autocast_dtype is None else (_float(value), _float(hidden))
 
     def _prepare(self, l_norm: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         l_norm = torch.as_tensor(l_norm).to(self.device, next(self.model.parameters()).dtype)
@@ -90,10 +139,8 @@ class ColorizationSession:
         """
         image, _ = self._prepare(l_norm)
         ab = self._prepare_ab(ab)
-        with self._autocast():
-            feats = self.model.encode_key(image, need_shrinkage=True, need_selection=True)
-            value, _ = self.model.encode_value(image, feats.g16, self.model.zero_hidden(feats.key), ab,
-                                               deep_update=False)
+        feats = self._encode_key(image, need_shrinkage=True, need_selection=True)
+        value, _ = self._encode_value(image, feats.g16, self.model.zero_hidden(feats.key), ab, deep_update=False)
         self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=True)
 
     @torch.inference_mode()
@@ -106,9 +153,7 @@ class ColorizationSession:
         is_last: the frame is the video's last (it is then not written to memory, as the authors do).
         Returns a'b' (2, H, W) float32 in (-1, 1) on the model's device.
         """
-        with self._autocast():
-            ab = self._step(l_norm, exemplar_ab, is_last)
-        return ab.float()
+        return self._step(l_norm, exemplar_ab, is_last).float()
 
     def _step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None, is_last: bool) -> torch.Tensor:
         self.t += 1
@@ -127,7 +172,7 @@ class ColorizationSession:
             due = sync or t - self.last_deep_update_t >= cfg.deep_update_every
             deep_update = is_memory and due and not first_prediction
         decoder_update = not is_last and not first_prediction and not (sync and is_memory)
-        feats = model.encode_key(image, need_shrinkage=is_memory, need_selection=True)
+        feats = self._encode_key(image, need_shrinkage=is_memory, need_selection=True)
         if self.hidden is None:
             self.hidden = model.zero_hidden(feats.key)
 
@@ -136,15 +181,17 @@ class ColorizationSession:
             ab = self._prepare_ab(exemplar_ab)
         else:
             readout = self.memory.read(feats.key, feats.selection)
-            if self.la_ref is not None:
-                readout = readout + model.local_attention(feats.key, *self.la_ref)
-                used_la = True
-            ab, hidden = model.decode(feats, readout, self.hidden, update_hidden=decoder_update)
+            with self._autocast("decode"):
+                if self.la_ref is not None:
+                    readout = readout + model.local_attention(feats.key, *self.la_ref)
+                    used_la = True
+                ab, hidden = model.decode(feats, readout, self.hidden, update_hidden=decoder_update)
+            ab = ab.float()
             if decoder_update:
-                self.hidden = hidden
+                self.hidden = hidden.float()
 
         if is_memory:
-            value, hidden = model.encode_value(image, feats.g16, self.hidden, ab, deep_update=deep_update)
+            value, hidden = self._encode_value(image, feats.g16, self.hidden, ab, deep_update=deep_update)
             self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=has_exemplar)
             self.last_memory_t = t
             self.la_ref = (feats.key, value)
