@@ -64,6 +64,6 @@ def load_model(weights: str | Path | None = None, device: str | torch.device = "
     with torch.device("meta"):
         model = ColorMNet()
     model = model.to_empty(device="cpu")
-    load_into(model, state_dict, source=str(path))
+    load_into(model, state_dict, source=str(path), take_over=True)
     log.info("loaded %s", path)
     return model.eval().to(device)

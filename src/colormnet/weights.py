@@ -344,10 +344,12 @@ def _listing(title: str, items: list[str]) -> str:
 
 
 def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor],
-              source: str | Path | None = None) -> None:
+              source: str | Path | None = None, *, take_over: bool = False) -> None:
     """Strictly load ``state_dict`` into ``model``; WeightsError lists any key/shape mismatch first.
 
-    ``source`` (e.g. the file name) is only used in the error message.
+    ``source`` (e.g. the file name) is only used in the error message. ``take_over``: the model keeps
+    the dict's own tensors (no copy: the weights are held once) when they already have the
+    parameters' dtype, device and a contiguous layout; only for a dict nothing else uses afterwards.
     """
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
@@ -363,7 +365,11 @@ def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor],
                            f"({type(model).__name__}, {len(expected)} keys; file has {len(state_dict)}):\n"
                            + "\n".join(parts)
                            + "\n  Check that the model configuration matches the checkpoint.")
+    # take the file's tensors over when they already have the parameters' dtype and layout: the
+    # weights are then held once (the model's own, never-written storage is dropped untouched)
+    assign = take_over and all(state_dict[k].dtype == v.dtype and state_dict[k].device == v.device
+                 and state_dict[k].is_contiguous() for k, v in expected.items())
     try:
-        model.load_state_dict(state_dict, strict=True)
+        model.load_state_dict(state_dict, strict=True, assign=assign)
     except RuntimeError as err:
         raise WeightsError(f"loading checkpoint{where} failed: {err}") from err

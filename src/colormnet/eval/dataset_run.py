@@ -120,7 +120,7 @@ def build_model(weights: PathLike | None = None, *, recipe: bool = False, device
         with torch.device("meta"):
             model = ColorMNet(config)
         model = model.to_empty(device="cpu")
-        load_into(model, recipe_state_dict(model), source="recipe")
+        load_into(model, recipe_state_dict(model), source="recipe", take_over=True)
         label = RECIPE_LABEL
     else:
         path = resolve_weights(weights, download=False)
@@ -128,7 +128,7 @@ def build_model(weights: PathLike | None = None, *, recipe: bool = False, device
         with torch.device("meta"):
             model = ColorMNet(config)
         model = model.to_empty(device="cpu")
-        load_into(model, state, source=str(path))
+        load_into(model, state, source=str(path), take_over=True)
         label = str(path)
     return model.eval().to(device), label
 
