@@ -129,3 +129,18 @@ def test_key_encoder_matches_reference(tiny_model):
                 _fusion_ref(enc.fuse3, dino, f4, 4)]
     for got, ref in zip((g16, g8, g4), want, strict=True):
         torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_fusion_block_on_gpu(dtype):
+    m = _randomise(FusionBlock(64, 32, 4)).float().cuda()
+    dino = torch.randn(1, 64, 6, 8, device="cuda")
+    feat = torch.randn(1, 32, 24, 32, device="cuda")
+    with torch.no_grad():
+        want = _fusion_ref(m, dino, feat, 4)
+        with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+            got = m(dino, feat, scale=4).float()
+    tol = 1e-4 if dtype == torch.float32 else 5e-2
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
