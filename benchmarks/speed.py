@@ -88,18 +88,19 @@ WRAPPED: list[tuple[str, str, str]] = [
 
 
 class StageTimer:
-    """Accumulates seconds per stage for the current frame; ``sync`` waits for the device first."""
+    """Accumulates wall and process-CPU seconds per stage for the current frame (CUDA: synchronised)."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.frame: dict[str, float] = defaultdict(float)
-        self._open: dict[str, float] = {}
+        self.frame_cpu: dict[str, float] = defaultdict(float)
+        self._open: dict[str, tuple[float, float]] = {}
         self._undo: list[Callable[[], None]] = []
 
-    def _now(self) -> float:
+    def _now(self) -> tuple[float, float]:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return time.perf_counter()
+        return time.perf_counter(), time.process_time()
 
     def start(self, name: str) -> None:
         self._open[name] = self._now()
@@ -107,11 +108,15 @@ class StageTimer:
     def stop(self, name: str) -> None:
         began = self._open.pop(name, None)
         if began is not None:
-            self.frame[name] += self._now() - began
+            wall, cpu = self._now()
+            self.frame[name] += wall - began[0]
+            self.frame_cpu[name] += cpu - began[1]
 
-    def take(self) -> dict[str, float]:
+    def take(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(wall, CPU) seconds per stage since the last call."""
         frame, self.frame = dict(self.frame), defaultdict(float)
-        return frame
+        frame_cpu, self.frame_cpu = dict(self.frame_cpu), defaultdict(float)
+        return frame, frame_cpu
 
     def hook_modules(self, model: torch.nn.Module) -> list[str]:
         """Register the spans whose modules exist; returns the stage names hooked."""
@@ -257,7 +262,7 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
     common.reset_peak_memory(device)
     before = common.current_memory(device)
     n = len(encoded)
-    times, cpu_times, per_stage, memory_frames = [], [], [], []
+    times, cpu_times, per_stage, per_stage_cpu, memory_frames = [], [], [], [], []
     load_before = common.load_average()
     with tempfile.TemporaryDirectory(prefix="colormnet-speed-") as tmp:
         writer = _Encoder(encode, size, Path(tmp))
@@ -274,7 +279,9 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
                 times.append(now - start)
                 cpu_times.append(cpu_now - cpu_start)
                 start, cpu_start = now, cpu_now
-                per_stage.append(timer.take())
+                wall, cpu = timer.take()
+                per_stage.append(wall)
+                per_stage_cpu.append(cpu)
                 if result.info.is_memory_frame:
                     memory_frames.append(t)
                 log.info("%dx%d %s frame %d: %.3f s (CPU %.3f s)%s", *size, precision, t, times[-1],
@@ -289,6 +296,7 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
     mean = statistics.fmean(steady) if steady else None
     names = sorted({k for d in per_stage for k in d})
     stage_means = {k: statistics.fmean(d.get(k, 0.0) for d in per_stage[warmup:]) for k in names} if steady else {}
+    stage_cpu = {k: statistics.fmean(d.get(k, 0.0) for d in per_stage_cpu[warmup:]) for k in names} if steady else {}
     return {
         "size": list(size),
         "padded": [-(-size[0] // 112) * 112, -(-size[1] // 112) * 112],
@@ -311,10 +319,12 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
             "cpu_per_wall": (sum(cpu_times[warmup:]) / sum(steady)) if steady and device.type == "cpu" else None,
         },
         "stages_mean_s": stage_means,
+        "stages_cpu_mean_s": stage_cpu,
         "stages_hooked": hooked,
         "per_frame_s": times,
         "per_frame_cpu_s": cpu_times,
         "per_frame_stages_s": per_stage,
+        "per_frame_stages_cpu_s": per_stage_cpu,
         "load_average_before_after": [load_before, common.load_average()],
         "memory_frame_indices": memory_frames,
         "peak_memory": {**peak, "before_bytes": before},
@@ -339,8 +349,10 @@ def table(results: list[dict[str, Any]]) -> str:
         order = {name: i for i, (name, *_rest) in enumerate(SPANS + WRAPPED)}
         names.sort(key=lambda k: order.get(k, len(order)))
         heads = [f"{r['size'][0]}x{r['size'][1]} {r['precision']}" for r in results]
-        rows = [[k] + [_fmt(r["stages_mean_s"].get(k)) for r in results] for k in names]
-        text += "\nSteady-state seconds per frame by stage (nested: key.* are parts of key_encoder):\n\n"
+        rows = [[k] + [f"{_fmt(r['stages_mean_s'].get(k))} / {_fmt(r['stages_cpu_mean_s'].get(k))}"
+                       for r in results] for k in names]
+        text += ("\nSteady-state seconds per frame by stage, wall / process CPU (nested: key.* are parts "
+                 "of key_encoder):\n\n")
         text += common.markdown_table(["stage"] + heads, rows)
     return text
 
