@@ -65,8 +65,9 @@ class ColorizationSession:
                  autocast_dtype: torch.dtype | None = None,
                  reduced_stages: frozenset[str] = REDUCED_STAGES_DEFAULT) -> None:
         """``autocast_dtype`` (torch.float16 / torch.bfloat16) runs the network stages named in
-        ``reduced_stages`` ("key" = key encoder + projection, "decode" = decoder and local attention,
-        "value" = value encoder) under autocast; memory maths and the stored state stay in float32.
+        ``reduced_stages`` ("key" = key encoder + projection, "decode" = decoder,
+        "value" = value encoder) under autocast; local attention, memory maths and the stored state
+        stay in float32.
         None = the model's own precision everywhere."""
         self.model = model
         self.cfg = memory or MemoryConfig()
@@ -181,10 +182,11 @@ class ColorizationSession:
             ab = self._prepare_ab(exemplar_ab)
         else:
             readout = self.memory.read(feats.key, feats.selection)
+            if self.la_ref is not None:
+                # float32 always: few FLOPs, and its 15x15-window softmax feeds the memory readout
+                readout = readout + model.local_attention(feats.key, *self.la_ref)
+                used_la = True
             with self._autocast("decode"):
-                if self.la_ref is not None:
-                    readout = readout + model.local_attention(feats.key, *self.la_ref)
-                    used_la = True
                 ab, hidden = model.decode(feats, readout, self.hidden, update_hidden=decoder_update)
             ab = ab.float()
             if decoder_update:
