@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from colormnet.errors import OutputError
-from colormnet.eval.dataset_run import json_text, write_text
 from colormnet.io.atomic import check_output_path
+from colormnet.io.reports import json_text, write_text
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"

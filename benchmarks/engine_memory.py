@@ -37,12 +37,12 @@ from common import (  # noqa: E402
     save_json,
 )
 
-from colormnet.config import ModelConfig, memory_preset  # noqa: E402
+from colormnet.config import memory_preset  # noqa: E402
+from colormnet.device import autocast_dtype, resolve_device  # noqa: E402
 from colormnet.inference.engine import ColorizeOptions, iter_colorize  # noqa: E402
 from colormnet.inference.exemplars import Exemplar  # noqa: E402
 from colormnet.model.network import ColorMNet  # noqa: E402
-from colormnet.pretrained import autocast_dtype, load_model, resolve_device  # noqa: E402
-from colormnet.testing.recipe import recipe_state_dict  # noqa: E402
+from colormnet.models import build_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "official_example"
 
@@ -61,16 +61,6 @@ def clip_frames(size: tuple[int, int], n: int):
             img = Image.open(path).convert("L")
             cache[path] = np.asarray(img if img.size == size else img.resize(size, Image.BICUBIC))
         yield cache[path]
-
-
-def build_model(kind: str, weights: str | None, device: torch.device) -> ColorMNet:
-    if weights:
-        return load_model(weights, device)
-    torch.manual_seed(0)
-    model = ColorMNet(ModelConfig.tiny() if kind == "tiny" else ModelConfig()).eval()
-    if kind == "full":
-        model.load_state_dict(recipe_state_dict(model))
-    return model.to(device)
 
 
 def run(args: argparse.Namespace, size: tuple[int, int], n: int, model: ColorMNet, device: torch.device) -> dict:
@@ -120,7 +110,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    model = build_model(args.model, args.weights, device)
+    model = build_model("tiny" if args.model == "tiny" else "recipe" if args.weights is None else "colormnet",
+                        weights=args.weights, device=device)
     runs = []
     for size in parse_sizes(args.size):
         for n in (int(x) for x in args.frames.split(",")):

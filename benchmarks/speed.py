@@ -47,8 +47,8 @@ from PIL import Image
 
 import colormnet
 from colormnet.config import MemoryConfig, ModelConfig
-from colormnet.eval.dataset_run import build_model
-from colormnet.pretrained import autocast_dtype
+from colormnet.device import autocast_dtype
+from colormnet.models import build_model
 
 log = logging.getLogger("speed")
 
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         autocast_dtype(prec, device)  # validate before the long part
     config = ModelConfig.tiny() if args.tiny else None
     start = time.perf_counter()
-    model, _ = build_model(recipe=True, device=device, config=config)
+    model = build_model("recipe", device=device, config=config)
     build_s = time.perf_counter() - start
     memory = MemoryConfig()
     total = args.warmup + args.frames

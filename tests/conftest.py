@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,20 +41,14 @@ def require_fixtures_root(*files: str) -> Path:
 @pytest.fixture(scope="session")
 def recipe_model():
     """The full-size network filled with the fixtures' deterministic recipe weights (eval mode, CPU)."""
-    from colormnet.model.network import ColorMNet
-    from colormnet.testing.recipe import recipe_state_dict
+    from colormnet.models import build_model
 
-    torch.manual_seed(0)
-    model = ColorMNet().eval()
-    model.load_state_dict(recipe_state_dict(model), strict=True)
-    return model
+    return build_model("recipe")
 
 
 @pytest.fixture(scope="session")
 def tiny_model():
     """A small random-initialised network with the full structure (eval mode, CPU)."""
-    from colormnet.config import ModelConfig
-    from colormnet.model.network import ColorMNet
+    from colormnet.models import build_model
 
-    torch.manual_seed(0)
-    return ColorMNet(ModelConfig.tiny()).eval()
+    return build_model("tiny", seed=0)

@@ -111,7 +111,7 @@ def test_manifest_missing(tmp_path):
 
 def test_local_cli_run_resumes_and_isolates_failures(three_clips, tmp_path, monkeypatch, tiny_model, capsys):
     loads = []
-    monkeypatch.setattr("colormnet.pretrained.load_model", lambda *a, **k: loads.append(a) or tiny_model)
+    monkeypatch.setattr("colormnet.models.build_model", lambda *a, **k: loads.append(a) or tiny_model)
     out = tmp_path / "out"
     argv = ["batch", *map(str, three_clips), "--out", str(out), "--device", "cpu", "--quiet"]
     assert main(argv) == 1  # one input failed
@@ -148,7 +148,7 @@ def test_ray_flag_before_inputs(tmp_path, monkeypatch):
 
 
 def test_input_without_exemplar_fails_alone(tmp_path, monkeypatch, tiny_model, capsys):
-    monkeypatch.setattr("colormnet.pretrained.load_model", lambda *a, **k: tiny_model)
+    monkeypatch.setattr("colormnet.models.build_model", lambda *a, **k: tiny_model)
     clip = make_gray_clip(tmp_path / "lonely.mp4", n=3, w=40, h=24)
     assert main(["batch", str(clip), "--out", str(tmp_path / "o"), "--device", "cpu", "--quiet"]) == 1
     assert "no exemplar given" in _summary(tmp_path / "o")["lonely.mp4"]["error"]

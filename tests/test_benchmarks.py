@@ -15,8 +15,7 @@ from skimage import data
 
 from colormnet.cli import main
 from colormnet.errors import OutputError
-from colormnet.eval import dataset_run
-from colormnet.eval.dataset_run import RECIPE_LABEL, colorize_dataset, run_benchmark
+from colormnet.eval.dataset_run import colorize_dataset, run_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,15 +113,16 @@ def test_cli_benchmark_recipe_label(dataset, tmp_path, monkeypatch, capsys, tiny
     """--recipe-weights reports are labelled not meaningful (model swapped for the tiny one for speed)."""
     calls = {}
 
-    def fake_build(weights=None, *, recipe=False, device="cpu", config=None):
-        calls.update(weights=weights, recipe=recipe)
-        return tiny_model, RECIPE_LABEL
+    def fake_build(name, *, weights=None, device="cpu"):
+        calls.update(name=name, weights=weights)
+        return tiny_model
 
-    monkeypatch.setattr(dataset_run, "build_model", fake_build)
+    monkeypatch.setattr("colormnet.models.build_model", fake_build)
+    monkeypatch.setattr(tiny_model, "weights_source", "recipe", raising=False)
     out = tmp_path / "o"
     rc = main(["benchmark", "--data", str(dataset), "--out", str(out), "--recipe-weights", "--device", "cpu",
                "--metrics", "psnr", "--clips", "coffee", "--memory", "low-memory", "--mem-every", "2"])
-    assert rc == 0 and calls == {"weights": None, "recipe": True}
+    assert rc == 0 and calls == {"name": "recipe", "weights": None}
     printed = capsys.readouterr().out
     assert "NOT MEANINGFUL" in printed and "| coffee | 2 |" in printed
     saved = _strict_load(out / "benchmark.json")

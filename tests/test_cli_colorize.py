@@ -18,7 +18,7 @@ from tests.media import make_gray_clip
 @pytest.fixture()
 def use_tiny(monkeypatch, tiny_model):
     """Make the CLI load the tiny random model instead of the released checkpoint."""
-    monkeypatch.setattr("colormnet.api.load_model", lambda *a, **k: tiny_model)
+    monkeypatch.setattr("colormnet.api.build_model", lambda *a, **k: tiny_model)
     return tiny_model
 
 

@@ -20,7 +20,7 @@ from colormnet.errors import OutputError
 from colormnet.train import checkpoint as ck
 from colormnet.train.config import TrainConfig
 from colormnet.train.dataset import DEFAULT_MAX_JUMP_SCHEDULE, max_jump_for
-from colormnet.train.trainer import EpochBatchSampler, Trainer, build_model, epoch_boundaries, seed_everything
+from colormnet.train.trainer import EpochBatchSampler, Trainer, build_train_model, epoch_boundaries, seed_everything
 
 
 def _write_clips(root: Path) -> None:
@@ -99,7 +99,7 @@ def test_resume_reproduces_the_uninterrupted_loss_trajectory(data_root, tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)
 
     seed_everything(TrainConfig().seed)  # frozen DINOv2 branch and BatchNorm statistics never moved
-    fresh = build_model(_cfg(data_root, whole)).state_dict()
+    fresh = build_train_model(_cfg(data_root, whole)).state_dict()
     moved = [k for k in a if not torch.equal(a[k], fresh[k])]
     assert moved and not [k for k in moved if k.startswith("key_encoder.network2.") or "running_" in k]
 
@@ -126,7 +126,7 @@ def test_torchrun_two_process_gloo_ddp_replicas_and_exact_resume(data_root, tmp_
         cfg.write_text(json.dumps(_cfg(data_root, out, batch_size=2, iterations=4, num_frames=3,
                                        deep_update_prob=0.5).to_dict()))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "colormnet.train", "--config", str(cfg), *extra]
+               "-m", "colormnet", "train", "--config", str(cfg), *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
@@ -136,7 +136,7 @@ def test_torchrun_two_process_gloo_ddp_replicas_and_exact_resume(data_root, tmp_
     sums = summary["replica_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
     assert summary["iteration"] == 4 and len(_losses(whole)) == 4
-    net = build_model(_cfg(data_root, whole))  # the saved weights are the replicas' weights
+    net = build_train_model(_cfg(data_root, whole))  # the saved weights are the replicas' weights
     net.load_state_dict(ck.load_training_state(whole / ck.CHECKPOINT_NAME)["model"])
     with torch.no_grad():
         assert float(sum(p.double().sum() for p in net.parameters())) == sums[0][0]

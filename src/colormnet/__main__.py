@@ -1,5 +1,8 @@
-"""``python -m colormnet``: the same as the ``colormnet`` command."""
+"""``python -m colormnet COMMAND ...`` (the same as the ``colormnet`` command; also the torchrun entry
+point: ``torchrun --nproc_per_node N -m colormnet train --config FILE``)."""
+
+import sys
 
 from colormnet.cli import main
 
-raise SystemExit(main())
+sys.exit(main())

@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from colormnet.config import MemoryConfig
+from colormnet.config import DEFAULT_MAX_SIDE, MemoryConfig
+from colormnet.device import autocast_dtype, resolve_device
 from colormnet.errors import InputError
-from colormnet.inference.engine import DEFAULT_MAX_SIDE, ColorizeOptions, colorize_frames
+from colormnet.inference.engine import ColorizeOptions, colorize_frames
 from colormnet.inference.exemplars import Exemplar, check_exemplars, parse_exemplar
 from colormnet.io.atomic import check_output_path
 from colormnet.io.containers import CONTAINERS, check_pix_fmt, output_container, plan_video
 from colormnet.io.frames import FrameFolderReader, FrameFolderWriter
 from colormnet.io.video import VideoInfo, VideoReader, VideoWriter
 from colormnet.model.network import ColorMNet
-from colormnet.pretrained import autocast_dtype, load_model, resolve_device
+from colormnet.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     dev = resolve_device(device)
     options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev))
     if model is None:
-        model = load_model(weights, dev, download=download)
+        model = build_model("colormnet", weights=weights, device=dev, download=download)
     model = model.to(dev).eval()
 
     pts: deque[int] = deque()

@@ -2,12 +2,22 @@
 
 `ModelConfig` describes the network's shape. Its defaults are the released ColorMNet checkpoint
 (123,609,281 parameters); :meth:`ModelConfig.tiny` is a small random-weight variant for tests.
-`MemoryConfig` holds the XMem-style memory settings of the authors' ``test.py``.
+`MemoryConfig` holds the XMem-style memory settings of the authors' ``test.py``. Torch-free, so the
+command line can read these names without importing torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+"""Network precisions: fp32, or autocast to fp16 / bf16 (see :func:`colormnet.device.autocast_dtype`)."""
+
+DEFAULT_MAX_SIDE = 1280
+"""Frames whose longer side exceeds this run the network at a reduced size (0 = always native).
+
+At 1280 a 720p frame still runs natively; 1080p and 4K run at 1280 pixels on the long side, which
+keeps the memory readout (elements x elements per frame) within a few hundred MB."""
 
 
 @dataclass(frozen=True)

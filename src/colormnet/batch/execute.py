@@ -37,9 +37,9 @@ class ModelSource:
         if self.factory:
             module, _, name = self.factory.partition(":")
             return getattr(importlib.import_module(module), name)().to(device).eval()
-        from colormnet.pretrained import load_model
+        from colormnet.models import build_model
 
-        return load_model(self.weights, device, download=self.download)
+        return build_model("colormnet", weights=self.weights, device=device, download=self.download)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from colormnet.config import MEMORY_PRESETS
+from colormnet.config import MEMORY_PRESETS, PRECISIONS
 from colormnet.errors import InputError
 from colormnet.io.containers import CONTAINERS
-from colormnet.pretrained import PRECISIONS
 
 EXEMPLAR_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 

@@ -19,7 +19,7 @@ def local_devices(spec: str = "auto") -> list[str]:
     comma-separated list (``cuda:0,cuda:2``): those devices. One worker runs on each."""
     import torch
 
-    from colormnet.pretrained import resolve_device
+    from colormnet.device import resolve_device
 
     names = [s.strip() for s in spec.split(",") if s.strip()] or ["auto"]
     if names in (["auto"], ["cuda"]) and torch.cuda.is_available():

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -35,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 1 runtime error, 2 bad usage/input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    rank = f" [rank {os.environ['RANK']}]" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""  # torchrun
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s: %(message)s")
+                        format=f"%(levelname)s{rank}: %(message)s")
     try:
         with _signals_interrupt():
             return int(args.func(args) or 0)

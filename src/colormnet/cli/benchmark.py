@@ -58,8 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from colormnet.eval.dataset_run import build_model, run_benchmark
-    from colormnet.pretrained import autocast_dtype, resolve_device
+    from colormnet.device import autocast_dtype, resolve_device
+    from colormnet.eval.dataset_run import run_benchmark
+    from colormnet.models import build_model
 
     memory = memory_from_args(args)
     device = resolve_device(args.device)
@@ -69,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     lpips = None
     if args.lpips_weights:
         lpips = args.lpips_weights[0] if len(args.lpips_weights) == 1 else tuple(args.lpips_weights[:2])
-    model, label = build_model(args.weights, recipe=args.recipe_weights, device=device)
+    model = build_model("recipe" if args.recipe_weights else "colormnet", weights=args.weights, device=device)
     report = run_benchmark(Path(args.data), Path(args.out), model, memory=memory, protocol=args.protocol,
                            clips=clips, precision=args.precision, metrics=metrics, lpips_weights=lpips,
-                           inception_weights=args.inception_weights, weights_label=label,
-                           json_path=args.json, markdown_path=args.markdown, overwrite=args.overwrite,
+                           inception_weights=args.inception_weights, json_path=args.json,
+                           markdown_path=args.markdown, overwrite=args.overwrite,
                            resume=args.resume, progress=not args.quiet)
     if not args.quiet:
         print(report["markdown"], end="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from colormnet.cli.options import add_device_arguments, add_memory_arguments, memory_from_args
-from colormnet.inference.engine import DEFAULT_MAX_SIDE
+from colormnet.config import DEFAULT_MAX_SIDE
 
 _EPILOG = """\
 exemplars:

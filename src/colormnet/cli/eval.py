@@ -102,9 +102,9 @@ def _metrics(arg: str | None) -> tuple[str, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     from colormnet.errors import InputError
-    from colormnet.eval.dataset_run import json_text, write_text
     from colormnet.eval.runner import DEFAULT_METRICS, evaluate_dirs, to_markdown
     from colormnet.io.atomic import check_output_path
+    from colormnet.io.reports import json_text, write_text
 
     pred, gt = Path(args.pred), Path(args.gt)
     for what, folder in (("--pred", pred), ("--gt", gt)):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from colormnet.config import MEMORY_PRESETS, MemoryConfig, memory_preset
+from colormnet.config import MEMORY_PRESETS, PRECISIONS, MemoryConfig, memory_preset
 from colormnet.errors import InputError
-from colormnet.pretrained import PRECISIONS
 
 _MEMORY_FIELDS = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
                   "num_prototypes", "top_k")

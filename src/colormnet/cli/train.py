@@ -1,6 +1,6 @@
 """``colormnet train --config FILE [key=value ...]``: train or fine-tune ColorMNet.
 
-The same arguments work with ``torchrun --nproc_per_node N -m colormnet.train`` for multi-process
+The same arguments work with ``torchrun --nproc_per_node N -m colormnet train`` for multi-process
 (DDP) training; see :mod:`colormnet.train.trainer`.
 """
 
@@ -14,11 +14,11 @@ _EPILOG = ("Options come from the defaults (the authors' recipe), then --config 
            "key=value overrides, e.g. 'data_root=data/train iterations=2000 model=tiny amp=bf16'. "
            "Run with --print-config to see every option. Fine-tuning from the released checkpoint "
            "(init=colormnet) needs it locally ('colormnet weights download'); its licence is CC BY-NC-SA 4.0. "
-           "Multi-GPU: torchrun --nproc_per_node N -m colormnet.train --config FILE [key=value ...].")
+           "Multi-GPU: torchrun --nproc_per_node N -m colormnet train --config FILE [key=value ...].")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training arguments (shared by ``colormnet train`` and ``python -m colormnet.train``)."""
+    """The arguments of ``colormnet train``."""
     parser.add_argument("--config", metavar="FILE", help="training config (.json or .toml)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config option")
     parser.add_argument("--resume", action="store_true",

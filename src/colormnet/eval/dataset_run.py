@@ -23,37 +23,31 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from colormnet.color import lab_norm_to_rgb, rgb_to_lab_norm
-from colormnet.config import MemoryConfig, ModelConfig
+from colormnet.config import MemoryConfig
+from colormnet.device import autocast_dtype
 from colormnet.errors import InputError, OutputError
 from colormnet.inference.session import ColorizationSession
-from colormnet.io.atomic import check_output_path, commit_file, partial_file_path, remove_quietly
+from colormnet.io.atomic import check_output_path
 from colormnet.io.frames import FrameFolderReader, FrameFolderWriter, list_frames, natural_key
+from colormnet.io.reports import json_text, write_text
 from colormnet.model.network import ColorMNet
-from colormnet.pretrained import autocast_dtype
 
 __all__ = [
     "PROTOCOLS",
     "RECIPE_LABEL",
-    "build_model",
     "colorize_dataset",
     "find_clips",
-    "json_text",
-    "new_session",
     "run_benchmark",
-    "write_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,76 +55,6 @@ log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
 PROTOCOLS: tuple[str, ...] = ("first-frame", "reference-not-first")
 RECIPE_LABEL = "recipe (deterministic pseudo-random weights; results are NOT meaningful)"
-
-
-# ----------------------------------------------------------------------------------------- reports
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    return obj
-
-
-def json_text(obj: Any) -> str:
-    """Strict JSON (indent 2, trailing newline); non-finite floats become "inf"/"-inf"/"nan"."""
-    return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-
-
-def write_text(path: PathLike, text: str, *, overwrite: bool = False,
-               inputs: Iterable[PathLike | None] = ()) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically (temporary sibling, then rename).
-
-    Raises OutputError when ``path`` exists and not ``overwrite``, is one of ``inputs`` or its folder
-    is missing or not writable.
-    """
-    out = check_output_path(path, inputs=inputs, overwrite=overwrite)
-    tmp = partial_file_path(out)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        remove_quietly(tmp)
-        raise OutputError(f"could not write {out}: {exc}") from exc
-    return commit_file(tmp, out, overwrite=overwrite)
-
-
-# ----------------------------------------------------------------------------------- model set-up
-def build_model(weights: PathLike | None = None, *, recipe: bool = False, device: str | torch.device = "cpu",
-                config: ModelConfig | None = None) -> tuple[ColorMNet, str]:
-    """The network in eval mode on ``device`` and a label saying where its weights came from.
-
-    ``recipe=True`` fills the full-size network with the parity fixtures' deterministic weights
-    (:mod:`colormnet.testing.recipe`): for trying the pipeline and timing it without the checkpoint;
-    its colours are meaningless. Otherwise the checkpoint is ``weights``, else ``$COLORMNET_WEIGHTS``,
-    else the cache (never downloaded here); a missing one raises WeightsError with instructions.
-    """
-    from colormnet.weights import load_into, load_state_dict_file, resolve_weights
-
-    if recipe and weights is not None:
-        raise InputError("give either a checkpoint (--weights) or --recipe-weights, not both")
-    if recipe:
-        from colormnet.testing.recipe import recipe_state_dict
-
-        with torch.device("meta"):
-            model = ColorMNet(config)
-        model = model.to_empty(device="cpu")
-        load_into(model, recipe_state_dict(model), source="recipe", take_over=True)
-        label = RECIPE_LABEL
-    else:
-        path = resolve_weights(weights, download=False)
-        state = load_state_dict_file(path)
-        with torch.device("meta"):
-            model = ColorMNet(config)
-        model = model.to_empty(device="cpu")
-        load_into(model, state, source=str(path), take_over=True)
-        label = str(path)
-    return model.eval().to(device), label
 
 
 # ------------------------------------------------------------------------------------------ clips
@@ -190,17 +114,11 @@ def _prepare_out_dir(out_root: Path, data_root: Path, clips: dict[str, list[Path
     return skip
 
 
-def new_session(model: ColorMNet, memory: MemoryConfig | None = None,
-                dtype: torch.dtype | None = None) -> ColorizationSession:
-    """A session running the network under autocast ``dtype`` (None = the model's precision)."""
-    return ColorizationSession(model, memory, autocast_dtype=dtype)
-
-
 def _colorize_clip(model: ColorMNet, frames: Sequence[Path], writer: FrameFolderWriter, *,
                    memory: MemoryConfig | None, protocol: str, dtype: torch.dtype | None,
                    bar: Any) -> float:
     """Colourise one clip into ``writer``; returns the seconds spent in the network/memory."""
-    session = new_session(model, memory, dtype)
+    session = ColorizationSession(model, memory, dtype)
     reader = FrameFolderReader(frames[0].parent)
     if [p.name for p in frames] != reader.names:
         raise InputError(f"frames of {frames[0].parent} changed while running; start again")
@@ -291,15 +209,15 @@ def run_benchmark(data_dir: PathLike, out_dir: PathLike, model: ColorMNet, *,
                   memory: MemoryConfig | None = None, protocol: str = "first-frame",
                   clips: Sequence[str] | None = None, precision: str = "fp32",
                   metrics: Iterable[str] | None = None, lpips_weights: Any = None,
-                  inception_weights: PathLike | None = None, weights_label: str = "unknown",
+                  inception_weights: PathLike | None = None,
                   json_path: PathLike | None = None, markdown_path: PathLike | None = None,
                   overwrite: bool = False, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """:func:`colorize_dataset`, then :func:`evaluate_dirs` of ``out_dir`` against ``data_dir``.
 
     Writes the report as JSON (default ``<out>/benchmark.json``) and Markdown (``<out>/benchmark.md``);
     both are checked before any work (existing files need ``overwrite``; ``resume`` replaces them).
-    ``weights_label`` goes into the report; with :data:`RECIPE_LABEL` (recipe weights) the report is
-    marked as not meaningful.
+    Where the weights came from (``model.weights_source``, set by :func:`colormnet.models.build_model`)
+    goes into the report; with the recipe weights the report is marked as not meaningful.
     Returns ``{"benchmark": {...run info...}, "evaluation": {...evaluate_dirs result...}}``.
     """
     from colormnet.eval.runner import DEFAULT_METRICS, evaluate_dirs, to_markdown
@@ -319,7 +237,9 @@ def run_benchmark(data_dir: PathLike, out_dir: PathLike, model: ColorMNet, *,
     for f in [*lp_files, *([] if inception_weights is None else [inception_weights])]:
         if not Path(f).is_file():
             raise InputError(f"metric weights file {f} does not exist")
-    meaningful = weights_label != RECIPE_LABEL
+    source = getattr(model, "weights_source", "unknown")
+    weights_label = RECIPE_LABEL if source == "recipe" else source
+    meaningful = source != "recipe"
     run = colorize_dataset(data_dir, out_root, model, memory=memory, protocol=protocol, clips=clips,
                            precision=precision, overwrite=overwrite, resume=resume, progress=progress)
     evaluation = evaluate_dirs(out_root, data_dir, DEFAULT_METRICS if metrics is None else metrics,

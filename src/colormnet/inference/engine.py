@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from colormnet.color import lab_norm_to_rgb, lightness_norm, rgb_to_lab_norm
-from colormnet.config import MemoryConfig
+from colormnet.config import DEFAULT_MAX_SIDE, MemoryConfig
 from colormnet.errors import InputError
 from colormnet.inference.exemplars import Exemplar, free_references
 from colormnet.inference.session import ColorizationSession, StepInfo
@@ -26,13 +26,6 @@ from colormnet.io.images import is_grayscale_rgb, resize_exemplar
 from colormnet.model.network import ColorMNet
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_SIDE = 1280
-"""Frames whose longer side exceeds this run the network at a reduced size (0 = always native).
-
-At 1280 a 720p frame still runs natively; 1080p and 4K run at 1280 pixels on the long side, which
-keeps the memory readout (elements x elements per frame) within a few hundred MB."""
-
 
 @dataclass(frozen=True)
 class ColorizeOptions:

@@ -21,6 +21,7 @@ import torch
 
 from colormnet.color import pad_to_multiple, unpad
 from colormnet.config import MemoryConfig
+from colormnet.device import autocast, model_device
 from colormnet.memory.manager import ColorMemory
 from colormnet.model.key_encoder import KeyFeatures
 from colormnet.model.network import ColorMNet
@@ -87,12 +88,11 @@ class ColorizationSession:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return model_device(self.model)
 
-    def _autocast(self, stage: str) -> torch.autocast:
+    def _autocast(self, stage: str):
         """Autocast context for one network stage ("key", "decode", "value")."""
-        enabled = self.autocast_dtype is not None and stage in self.reduced_stages
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled)
+        return autocast(self.device, self.autocast_dtype if stage in self.reduced_stages else None)
 
     def _encode_key(self, image: torch.Tensor, need_shrinkage: bool, need_selection: bool) -> KeyFeatures:
         with self._autocast("key"):

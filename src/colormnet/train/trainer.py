@@ -34,11 +34,11 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from colormnet import pretrained
-from colormnet.config import ModelConfig
+from colormnet.device import resolve_device
 from colormnet.errors import InputError, OutputError
 from colormnet.io.atomic import remove_quietly
 from colormnet.model.network import ColorMNet
+from colormnet.models import build_model
 from colormnet.train import checkpoint as ck
 from colormnet.train.config import TrainConfig
 from colormnet.train.dataset import VideoDatasetConfig, VideoFrameDataset, max_jump_for
@@ -81,14 +81,6 @@ def setup_distributed(device: str = "auto") -> DistContext:
     return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def resolve_device(name: str, ctx: DistContext) -> torch.device:
-    """:func:`colormnet.pretrained.resolve_device`, with a bare ``cuda`` pinned to this rank's GPU."""
-    device = pretrained.resolve_device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", ctx.local_rank)
-    return device
-
-
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)
@@ -96,9 +88,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(cfg: TrainConfig) -> ColorMNet:
-    """The network of ``cfg.model``; the DINOv2 branch frozen when ``cfg.freeze_dino``."""
-    net = ColorMNet(ModelConfig.tiny() if cfg.model == "tiny" else ModelConfig())
+def build_train_model(cfg: TrainConfig) -> ColorMNet:
+    """:func:`colormnet.models.build_model` of ``cfg.model`` ("full" = the released shape), randomly
+    initialised from the global generator, with the DINOv2 branch frozen when ``cfg.freeze_dino``."""
+    net = build_model("tiny" if cfg.model == "tiny" else "colormnet", pretrained=False, seed=None)
     if cfg.freeze_dino:
         for p in net.key_encoder.network2.parameters():
             p.requires_grad_(False)
@@ -190,7 +183,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, ctx: DistContext | None = None, resume: str | Path | None = None,
                  overwrite: bool = False) -> None:
         self.cfg, self.ctx = cfg, ctx or DistContext()
-        self.device = resolve_device(cfg.device, self.ctx)
+        self.device = resolve_device(cfg.device, local_rank=self.ctx.local_rank)
         if self.device.type == "cpu" and cfg.flush_denormal and not torch.set_flush_denormal(True):
             log.info("this CPU cannot flush subnormal floats to zero; training may slow down on them")
         self.out = Path(cfg.out_dir).expanduser()
@@ -199,7 +192,7 @@ class Trainer:
         self._prepare_out_dir(resume, overwrite)
 
         seed_everything(cfg.seed)
-        self.net = build_model(cfg).to(self.device)
+        self.net = build_train_model(cfg).to(self.device)
         self.generator = torch.Generator().manual_seed(cfg.seed + self.ctx.rank)
         self.iteration, self.best_psnr = 0, None
         params = [p for p in self.net.parameters() if p.requires_grad]

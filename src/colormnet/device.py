@@ -1,0 +1,62 @@
+"""Devices and precision: resolving ``--device``, mapping ``--precision`` to an autocast dtype, and
+the autocast context every stage runs under. The torch-level helpers that everything above the
+network uses; the torch-free list of precision names is :data:`colormnet.config.PRECISIONS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from colormnet.config import PRECISIONS
+from colormnet.errors import InputError
+
+__all__ = ["PRECISIONS", "autocast", "autocast_dtype", "model_device", "resolve_device"]
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def resolve_device(name: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:
+    """'auto' -> cuda, else mps, else cpu. An unavailable explicit device raises InputError.
+
+    ``local_rank`` (distributed training) pins a bare ``cuda`` to that process's GPU.
+    """
+    if isinstance(name, torch.device):
+        device = name
+    elif name == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
+    else:
+        device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {str(name)!r} requested but this torch build has no usable CUDA "
+                         f"(torch {torch.__version__}); use --device cpu or install a CUDA build of torch")
+    if device.type == "mps" and not _mps_available():
+        raise InputError(f"device {str(name)!r} requested but MPS is not available; use --device cpu")
+    if device.type == "cuda" and device.index is None and local_rank is not None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Map --precision (fp32 / fp16 / bf16) to an autocast dtype (None = plain float32)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "fp16" and device.type == "cpu":
+        raise InputError("fp16 needs a GPU; on the CPU use --precision fp32 (or bf16, usually slower)")
+    return torch.float16 if precision == "fp16" else torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to ``dtype`` on ``device``'s type; a no-op context when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of the model's (first) parameter."""
+    return next(model.parameters()).device

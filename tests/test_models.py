@@ -1,0 +1,66 @@
+"""The model registry and build_model (colormnet.models), and the device helpers (colormnet.device)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from colormnet.config import ModelConfig
+from colormnet.device import autocast_dtype, resolve_device
+from colormnet.errors import InputError, WeightsError
+from colormnet.models import MODELS, build_model
+
+
+def test_registry_names_config_and_source():
+    assert MODELS["colormnet"].config == ModelConfig() and MODELS["colormnet"].checkpoint == "colormnet"
+    assert MODELS["recipe"].source == "recipe" and MODELS["tiny"].config == ModelConfig.tiny()
+
+
+def test_tiny_is_seeded_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a, b = build_model("tiny", seed=0), build_model("tiny", seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+    assert not a.training and a.weights_source == "random"
+    c = build_model("tiny", seed=1)
+    assert not torch.equal(a.state_dict()["key_proj.key_proj.weight"], c.state_dict()["key_proj.key_proj.weight"])
+
+
+def test_user_file_loads_into_the_entry_config(tmp_path):
+    src = build_model("tiny", seed=3)
+    path = tmp_path / "tiny.pth"
+    torch.save({"model": src.state_dict()}, path)
+    loaded = build_model("tiny", weights=path)
+    assert loaded.weights_source == str(path)
+    for k, v in src.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    with pytest.raises(WeightsError, match="does not match the network"):
+        build_model("colormnet", weights=path)  # a tiny file does not fit the released shape
+
+
+def test_missing_checkpoint_and_bad_combinations(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLORMNET_WEIGHTS", raising=False)
+    monkeypatch.setenv("COLORMNET_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(WeightsError, match="not found"):
+        build_model("colormnet")
+    with pytest.raises(InputError, match="not both"):
+        build_model("recipe", weights=tmp_path / "x.pth")
+    with pytest.raises(InputError, match="unknown model"):
+        build_model("large")
+    with pytest.raises(InputError, match="different config"):
+        build_model("colormnet", config=ModelConfig.tiny())
+
+
+def test_device_helpers():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert autocast_dtype("fp32", torch.device("cpu")) is None
+    assert autocast_dtype("bf16", torch.device("cpu")) is torch.bfloat16
+    with pytest.raises(InputError, match="fp16 needs a GPU"):
+        autocast_dtype("fp16", torch.device("cpu"))
+    with pytest.raises(InputError, match="unknown precision"):
+        autocast_dtype("int8", torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no usable CUDA"):
+            resolve_device("cuda")
