@@ -1,4 +1,4 @@
-"""FLOPs per frame of the full ColorMNet network, stage by stage (see colormnet.eval.flops).
+"""FLOPs per frame of the full ColorMNet network, stage by stage (see colormnet.inference.flops).
 
 Counts run on the ``meta`` device (shapes only), so the full-size network at 960x536 takes about a
 second and no weights are needed. One multiply-add = 2 FLOPs.
@@ -16,7 +16,7 @@ from pathlib import Path
 import common
 
 from colormnet.config import ModelConfig
-from colormnet.eval.flops import flops_table, model_flops
+from colormnet.inference.flops import flops_table, model_flops
 
 
 def main(argv: list[str] | None = None) -> int:

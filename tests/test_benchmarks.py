@@ -1,4 +1,5 @@
-"""Dataset benchmark (colormnet.eval.dataset_run, ``colormnet benchmark``) and the benchmark scripts."""
+"""Dataset runner (colormnet.inference.dataset), benchmark (colormnet.benchmark, ``colormnet benchmark``)
+and the benchmark scripts."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import torch
 from PIL import Image
 from skimage import data
 
+from colormnet.benchmark import run_benchmark
 from colormnet.cli import main
 from colormnet.errors import OutputError
-from colormnet.eval.dataset_run import colorize_dataset, run_benchmark
+from colormnet.inference.dataset import colorize_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,10 +45,9 @@ def _rgb(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB")).astype(int)
 
 
-def test_benchmark_end_to_end_first_frame(dataset, tmp_path, tiny_model):
+def test_benchmark_end_to_end_keyframe(dataset, tmp_path, tiny_model):
     out = tmp_path / "out"
-    report = run_benchmark(dataset, out, tiny_model, metrics=["psnr", "ssim", "cdc"],
-                           weights_label="tiny random", progress=False)
+    report = run_benchmark(dataset, out, tiny_model, metrics=["psnr", "ssim", "cdc"], progress=False)
     for clip, n in (("astro", 3), ("coffee", 2)):
         names = sorted(p.name for p in (out / clip).iterdir() if not p.name.startswith("."))
         assert names == [f"{i:05d}.png" for i in range(n)]
@@ -64,17 +65,17 @@ def test_benchmark_end_to_end_first_frame(dataset, tmp_path, tiny_model):
     assert isinstance(ev["clips"]["astro"]["psnr"], float)
     assert -1.0 <= ev["overall"]["ssim"] <= 1.0 and ev["overall"]["cdc"] >= 0
     info = saved["benchmark"]
-    assert info["protocol"] == "first-frame" and info["frames"] == 5 and info["meaningful"] is True
-    assert info["memory"]["mem_every"] == 5 and info["weights"] == "tiny random"
+    assert info["protocol"] == "keyframe" and info["frames"] == 5 and info["meaningful"] is True
+    assert info["memory"]["mem_every"] == 5 and info["weights"] == "random"
     assert [c["name"] for c in info["clips"]] == ["astro", "coffee"]
     md = (out / "benchmark.md").read_text()
     assert "| astro | 3 |" in md and "| coffee | 2 |" in md and "NOT MEANINGFUL" not in md
     assert report["evaluation"]["overall"]["frames"] == 5
 
 
-def test_reference_not_first_predicts_frame0(dataset, tmp_path, tiny_model):
+def test_free_reference_predicts_frame0(dataset, tmp_path, tiny_model):
     first = colorize_dataset(dataset, tmp_path / "a", tiny_model, progress=False, clips=["astro"])
-    free = colorize_dataset(dataset, tmp_path / "b", tiny_model, protocol="reference-not-first",
+    free = colorize_dataset(dataset, tmp_path / "b", tiny_model, protocol="free-reference",
                             progress=False, clips=["astro"])
     assert first["frames"] == free["frames"] == 3 and [c["name"] for c in free["clips"]] == ["astro"]
     gt0 = _rgb(dataset / "astro" / "00000.png")

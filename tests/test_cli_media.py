@@ -27,7 +27,7 @@ def calls(monkeypatch, tiny_model):
         seen.append(1)
         return tiny_model
 
-    monkeypatch.setattr("colormnet.api.load_model", load)
+    monkeypatch.setattr("colormnet.api.build_model", load)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny frames: threads only add overhead on a shared CPU
     yield seen

@@ -218,3 +218,17 @@ def test_autocast_on_gpu_close_to_fp32(tiny_model, astro, precision):
     low = [r.ab for r in iter_colorize(model, frames, [Exemplar(astro, 0)], ColorizeOptions(autocast_dtype=precision))]
     for a, b in zip(ref, low, strict=True):
         assert np.isfinite(b).all() and np.abs(a - b).mean() < 2e-2
+
+
+def test_engine_validates_exemplars_and_calls_hooks(tiny_model, astro, coffee):
+    frames = _gray_frames(3, 64, 48)
+    with pytest.raises(InputError, match="both for frame 1"):
+        list(iter_colorize(tiny_model, frames, [Exemplar(astro, 1, "a.png"), Exemplar(coffee, 1, "c.png")]))
+    with pytest.raises(InputError, match="no exemplar"):
+        list(iter_colorize(tiny_model, frames, []))
+    seen = []
+    results = list(iter_colorize(tiny_model, frames, [Exemplar(astro, None, "a.png")],
+                                 on_frame=lambda t, r: seen.append((t, r.seconds, r.cpu_seconds))))
+    assert [t for t, _, _ in seen] == [0, 1, 2]
+    assert all(s > 0 and c > 0 for _, s, c in seen)
+    assert [r.seconds for r in results] == [s for _, s, _ in seen]

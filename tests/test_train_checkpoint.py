@@ -3,6 +3,7 @@ CSV logs, validation PSNR."""
 
 from __future__ import annotations
 
+import csv
 import random
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from skimage import data as skdata
 from colormnet.config import ModelConfig
 from colormnet.model.network import ColorMNet
 from colormnet.train import checkpoint as ck
+from colormnet.train.validation import validate
 from colormnet.weights import load_state_dict_file
 
 
@@ -76,17 +78,22 @@ def test_training_state_file_format(tmp_path):
         ck.load_training_state(tmp_path / "m.pth")
 
 
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def test_csv_log_appends_and_truncates_on_resume(tmp_path):
     path = tmp_path / "log.csv"
     log = ck.CsvLog(path, ["iteration", "loss"])
     for i in range(1, 6):
         log.append({"iteration": i, "loss": 1.0 / i, "ignored": "x"})
-    assert [r["loss"] for r in log.read()][:2] == ["1.0", "0.5"]
+    assert [r["loss"] for r in _rows(path)][:2] == ["1.0", "0.5"]
     resumed = ck.CsvLog(path, ["iteration", "loss"], keep_until=3)
     resumed.append({"iteration": 4, "loss": 0.125})
-    assert [(r["iteration"], r["loss"]) for r in resumed.read()] == [
+    assert [(r["iteration"], r["loss"]) for r in _rows(path)] == [
         ("1", "1.0"), ("2", "0.5"), ("3", "0.3333333333333333"), ("4", "0.125")]
-    assert float(resumed.read()[2]["loss"]) == 1.0 / 3  # repr keeps floats exact
+    assert float(_rows(path)[2]["loss"]) == 1.0 / 3  # repr keeps floats exact
 
 
 def _write_clip(folder: Path, count: int) -> None:
@@ -102,9 +109,9 @@ def test_validation_psnr_over_strided_frames(tmp_path):
     _write_clip(tmp_path / "val" / "short", 1)  # too short: ignored
     torch.manual_seed(0)
     net = ColorMNet(ModelConfig.tiny()).train()
-    result = ck.validate(net, tmp_path / "val", frame_stride=2)
+    result = validate(net, tmp_path / "val", frame_stride=2)
     assert not net.training
     assert result["clips"] == 1 and result["frames"] == 3  # frames 0, 2, 4, 6; frame 0 is the exemplar
     assert 10.0 < result["psnr"] < 100.0
-    capped = ck.validate(net, tmp_path / "val", frame_stride=1, max_frames=3, max_side=64)
+    capped = validate(net, tmp_path / "val", frame_stride=1, max_frames=3, max_side=64)
     assert capped["frames"] == 2 and np.isfinite(capped["psnr"])

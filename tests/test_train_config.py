@@ -16,7 +16,8 @@ def test_defaults_are_the_paper_recipe():
     cfg = TrainConfig()
     assert (cfg.lr, cfg.weight_decay, cfg.lr_milestones, cfg.lr_gamma) == (2e-5, 0.05, (120000,), 0.1)
     assert (cfg.num_frames, cfg.crop_size, cfg.batch_size, cfg.iterations) == (8, 448, 2, 160000)
-    assert (cfg.num_ref_frames, cfg.deep_update_prob, cfg.readout_top_k, cfg.seed) == (3, 0.2, 0, 14159265)
+    assert (cfg.forward.num_ref_frames, cfg.forward.deep_update_prob, cfg.forward.top_k) == (3, 0.2, 0)
+    assert cfg.seed == 14159265
     assert cfg.freeze_dino and cfg.model_eval_mode and cfg.amp == "fp16" and cfg.grad_clip == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0  # type: ignore[misc]
@@ -94,3 +95,20 @@ def test_cli_print_config(tmp_path, capsys):
     assert shown["data_root"] == "clips" and shown["lr"] == 1e-3 and shown["model"] == "tiny"
     assert cli_main(["train", "--print-config", "lr=abc"]) == 2
     assert "expected a number" in capsys.readouterr().err
+
+
+def test_nested_forward_config_from_files_and_overrides(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('data_root = "x"\n[forward]\ntop_k = 30\nnum_ref_frames = 2\n')
+    cfg = load_config(toml, ["forward.deep_update_prob=0.5"])
+    assert (cfg.forward.top_k, cfg.forward.num_ref_frames, cfg.forward.deep_update_prob) == (30, 2, 0.5)
+    assert cfg.to_dict()["forward"] == {"num_ref_frames": 2, "deep_update_prob": 0.5, "top_k": 30}
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(InputError, match="forward.nope"):
+        load_config(None, ["forward.nope=1"])
+    with pytest.raises(InputError, match="group of options"):
+        load_config(None, ["forward=3"])
+    with pytest.raises(InputError, match="invalid training configuration"):
+        load_config(None, ["forward.deep_update_prob=2"])
+    with pytest.raises(InputError, match="lr.x"):
+        load_config(None, ["lr.x=1"])

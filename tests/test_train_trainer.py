@@ -18,7 +18,7 @@ from skimage import data as skdata
 
 from colormnet.errors import OutputError
 from colormnet.train import checkpoint as ck
-from colormnet.train.config import TrainConfig
+from colormnet.train.config import ForwardConfig, TrainConfig
 from colormnet.train.dataset import DEFAULT_MAX_JUMP_SCHEDULE, max_jump_for
 from colormnet.train.trainer import EpochBatchSampler, Trainer, build_train_model, epoch_boundaries, seed_everything
 
@@ -42,8 +42,8 @@ def data_root(tmp_path_factory) -> Path:
 
 def _cfg(data_root: Path, out: Path, **kw) -> TrainConfig:
     base = dict(data_root=str(data_root), out_dir=str(out), model="tiny", init="random", num_frames=4,
-                num_ref_frames=2, deep_update_prob=0.5, crop_size=112, batch_size=1, num_workers=0,
-                iterations=6, loader_chunk=2, lr=3e-4, lr_milestones=(4,), log_every=1, save_every=100,
+                forward=ForwardConfig(num_ref_frames=2, deep_update_prob=0.5), crop_size=112, batch_size=1,
+                num_workers=0, iterations=6, loader_chunk=2, lr=3e-4, lr_milestones=(4,), log_every=1, save_every=100,
                 keep_snapshots=False, tensorboard=False, device="cpu", flush_denormal=False)
     base.update(kw)
     return TrainConfig(**base)

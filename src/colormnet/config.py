@@ -13,6 +13,12 @@ from dataclasses import dataclass
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 """Network precisions: fp32, or autocast to fp16 / bf16 (see :func:`colormnet.device.autocast_dtype`)."""
 
+PROTOCOLS: tuple[str, ...] = ("keyframe", "free-reference")
+"""The two exemplar modes as dataset protocols: frame 0's colours as its keyframe exemplar (the paper's),
+or as a free reference (every frame predicted)."""
+
+OLD_PROTOCOL_NAMES = {"first-frame": "keyframe", "reference-not-first": "free-reference"}
+
 DEFAULT_MAX_SIDE = 1280
 """Frames whose longer side exceeds this run the network at a reduced size (0 = always native).
 

@@ -53,7 +53,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` to ``dtype`` on ``device``'s type; a no-op context when ``dtype`` is None."""
+    """``torch.autocast`` to ``dtype`` on ``device``'s type; with ``dtype`` None autocast is switched
+    off inside (float32 maths even within an outer autocast region). Nothing on the ``meta`` device
+    (shape-only runs such as FLOP counting), which autocast does not know."""
+    if device.type == "meta":
+        return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 

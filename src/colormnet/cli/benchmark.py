@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from colormnet.cli.options import add_device_arguments, add_memory_arguments, memory_from_args
+from colormnet.cli.options import (
+    add_device_arguments,
+    add_lpips_argument,
+    add_memory_arguments,
+    lpips_weights_from_args,
+    memory_from_args,
+    metrics_from_arg,
+)
+from colormnet.config import OLD_PROTOCOL_NAMES, PROTOCOLS
 
 _EPILOG = """\
 dataset: <DATA>/<clip>/<frame>.jpg|png holding the COLOUR ground truth (e.g. DAVIS JPEGImages/480p).
 The network sees only the luma of each frame; frame 0 provides the colours:
-  --protocol first-frame          the paper's protocol (authors' default): frame 0's colours are the
-                                  exemplar of frame 0, which is output as given; later frames predicted
-  --protocol reference-not-first  frame 0's colour image is a free reference (authors'
-                                  --FirstFrameIsNotExemplar); every frame, frame 0 included, is predicted
+  --protocol keyframe        the paper's protocol (authors' default): frame 0's colours are the
+                             keyframe exemplar of frame 0, which is output as given; later frames predicted
+  --protocol free-reference  frame 0's colour image is a free reference (authors'
+                             --FirstFrameIsNotExemplar); every frame, frame 0 included, is predicted
+  (the old names first-frame and reference-not-first are still accepted)
 Output: <OUT>/<clip>/<frame>.png, then <OUT>/benchmark.json and <OUT>/benchmark.md (metrics as in
 'colormnet eval'; frame 0 is included, as in the authors' evaluation script).
 
@@ -37,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="colour clips, <DIR>/<clip>/<frame>")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (frames and reports)")
     p.add_argument("--clips", metavar="LIST", help="comma-separated clip names (default: all)")
-    p.add_argument("--protocol", default="first-frame", choices=("first-frame", "reference-not-first"),
-                   help="where frame 0's colours go (default: first-frame, the paper's)")
+    p.add_argument("--protocol", default="keyframe", type=lambda n: OLD_PROTOCOL_NAMES.get(n, n), choices=PROTOCOLS,
+                   help="exemplar mode of frame 0's colours (default: keyframe, the paper's)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", metavar="FILE", help="checkpoint (default: $COLORMNET_WEIGHTS or the cache)")
     w.add_argument("--recipe-weights", action="store_true",
@@ -47,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_memory_arguments(p)
     e = p.add_argument_group("evaluation")
     e.add_argument("--metrics", metavar="LIST", help="comma-separated metrics (see 'colormnet eval --help')")
-    e.add_argument("--lpips-weights", nargs="+", metavar="FILE", help="AlexNet + LPIPS heads (for lpips)")
+    add_lpips_argument(e)
     e.add_argument("--inception-weights", metavar="FILE", help="Inception-v3 checkpoint (for fid)")
     e.add_argument("--json", metavar="OUT", help="JSON report (default <OUT>/benchmark.json)")
     e.add_argument("--markdown", metavar="OUT", help="Markdown report (default <OUT>/benchmark.md)")
@@ -58,18 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from colormnet.benchmark import run_benchmark
     from colormnet.device import autocast_dtype, resolve_device
-    from colormnet.eval.dataset_run import run_benchmark
     from colormnet.models import build_model
 
     memory = memory_from_args(args)
     device = resolve_device(args.device)
     autocast_dtype(args.precision, device)  # reject fp16 on the CPU before loading anything
     clips = [c.strip() for c in args.clips.split(",") if c.strip()] if args.clips else None
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    lpips = None
-    if args.lpips_weights:
-        lpips = args.lpips_weights[0] if len(args.lpips_weights) == 1 else tuple(args.lpips_weights[:2])
+    metrics = metrics_from_arg(args.metrics)
+    lpips = lpips_weights_from_args(args.lpips_weights)
     model = build_model("recipe" if args.recipe_weights else "colormnet", weights=args.weights, device=device)
     report = run_benchmark(Path(args.data), Path(args.out), model, memory=memory, protocol=args.protocol,
                            clips=clips, precision=args.precision, metrics=metrics, lpips_weights=lpips,

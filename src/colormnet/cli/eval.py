@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from colormnet.cli.options import add_lpips_argument, lpips_weights_from_args, metrics_from_arg
 
 _EPILOG = """\
 layout: PRED and GT are folders of clips, <root>/<clip>/<frame>; frames are paired by file name
@@ -36,12 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth clips, same layout")
     p.add_argument("--metrics", default=None, metavar="LIST",
                    help="comma-separated metrics (default: all except psnr_legacy)")
-    p.add_argument("--lpips-weights", nargs="+", metavar="FILE",
-                   help="torchvision AlexNet checkpoint and LPIPS v0.1 alex.pth (or one file holding both)")
+    add_lpips_argument(p)
     p.add_argument("--inception-weights", metavar="FILE", help="torchvision inception_v3_google-*.pth (for FID)")
     p.add_argument("--fid-input-norm", default="colormnet", choices=("colormnet", "tf"),
                    help="FID input pre-processing: the authors' (default) or TF-Inception style")
-    p.add_argument("--device", default="cpu", help="torch device for LPIPS/Inception (default cpu)")
+    p.add_argument("--device", default="auto", help="torch device for LPIPS/Inception: auto (cuda > mps > cpu), "
+                                                    "cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=int, default=16, help="Inception batch size (default 16)")
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON")
     p.add_argument("--markdown", metavar="OUT", help="write the table as Markdown")
@@ -50,57 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@contextmanager
-def clip_progress(pred_dir: Path, enabled: bool):
-    """A tqdm bar over frames, advanced clip by clip while :func:`evaluate_dirs` runs.
-
-    The runner logs ``evaluating clip NAME (N frames)`` at INFO before each clip; a filter on its
-    logger turns those records into bar updates (and keeps them off the console while the bar shows).
-    """
-    from tqdm.auto import tqdm
-
-    if not enabled:
-        yield
-        return
-    from colormnet.eval import runner
-
-    total = sum(len([f for f in d.iterdir() if f.suffix.lower() in runner.IMAGE_EXTS])
-                for d in pred_dir.iterdir() if d.is_dir()) if pred_dir.is_dir() else 0
-    logger = logging.getLogger(runner.__name__)
-    bar = tqdm(total=total or None, unit="frame", desc="evaluating")
-    pending = [0]
-
-    def on_record(record: logging.LogRecord) -> bool:
-        if record.msg == "evaluating clip %s (%d frames)" and isinstance(record.args, tuple):
-            bar.update(pending[0])
-            name, pending[0] = record.args[0], int(record.args[1])
-            bar.set_postfix_str(str(name))
-            return False
-        return True
-
-    old_level = logger.level
-    logger.setLevel(min(logging.INFO, logger.getEffectiveLevel()))
-    logger.addFilter(on_record)
-    try:
-        yield
-        bar.update(pending[0])
-    finally:
-        logger.removeFilter(on_record)
-        logger.setLevel(old_level)
-        bar.close()
-
-
-def _metrics(arg: str | None) -> tuple[str, ...] | None:
-    if arg is None:
-        return None
-    names = tuple(m.strip() for m in arg.split(",") if m.strip())
-    if not names:
-        from colormnet.errors import InputError
-        raise InputError("--metrics is empty; give e.g. --metrics psnr,ssim")
-    return names
-
-
 def run(args: argparse.Namespace) -> int:
+    from colormnet.device import resolve_device
     from colormnet.errors import InputError
     from colormnet.eval.runner import DEFAULT_METRICS, evaluate_dirs, to_markdown
     from colormnet.io.atomic import check_output_path
@@ -113,15 +63,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = [Path(p) for p in (args.json, args.markdown) if p]
     for out in outputs:  # before any work
         check_output_path(out, inputs=[pred, gt], overwrite=args.overwrite)
-    if args.lpips_weights is not None and len(args.lpips_weights) > 2:
-        raise InputError("--lpips-weights takes one or two files (AlexNet checkpoint, LPIPS heads)")
-    lpips: Any = None
-    if args.lpips_weights:
-        lpips = args.lpips_weights[0] if len(args.lpips_weights) == 1 else tuple(args.lpips_weights)
-    metrics = _metrics(args.metrics) or DEFAULT_METRICS
-    with clip_progress(pred, enabled=not args.quiet):
-        result = evaluate_dirs(pred, gt, metrics, lpips, args.inception_weights, device=args.device,
-                               fid_input_norm=args.fid_input_norm, batch_size=args.batch_size)
+    lpips = lpips_weights_from_args(args.lpips_weights)
+    metrics = metrics_from_arg(args.metrics) or DEFAULT_METRICS
+    result = evaluate_dirs(pred, gt, metrics, lpips, args.inception_weights, device=str(resolve_device(args.device)),
+                           fid_input_norm=args.fid_input_norm, batch_size=args.batch_size, progress=not args.quiet)
     table = to_markdown(result)
     if args.json:
         write_text(args.json, json_text(result), overwrite=args.overwrite, inputs=[pred, gt])

@@ -43,3 +43,28 @@ def memory_from_args(args: argparse.Namespace) -> MemoryConfig:
         return replace(memory_preset(args.memory), **overrides)
     except ValueError as err:
         raise InputError(f"memory settings: {err}") from None
+
+
+def add_lpips_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--lpips-weights, the same for ``eval`` and ``benchmark``."""
+    parser.add_argument("--lpips-weights", nargs="+", metavar="FILE",
+                        help="torchvision AlexNet checkpoint and LPIPS v0.1 alex.pth (or one file holding both)")
+
+
+def lpips_weights_from_args(files: list[str] | None) -> str | tuple[str, str] | None:
+    """The --lpips-weights value as evaluate_dirs takes it; more than two files is an InputError."""
+    if not files:
+        return None
+    if len(files) > 2:
+        raise InputError("--lpips-weights takes one or two files (AlexNet checkpoint, LPIPS heads)")
+    return files[0] if len(files) == 1 else (files[0], files[1])
+
+
+def metrics_from_arg(text: str | None) -> tuple[str, ...] | None:
+    """--metrics "psnr,ssim" -> ("psnr", "ssim"); None when not given; an empty list is an InputError."""
+    if text is None:
+        return None
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not names:
+        raise InputError("--metrics is empty; give e.g. --metrics psnr,ssim")
+    return names

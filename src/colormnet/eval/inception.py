@@ -20,7 +20,6 @@ Pre-processing (:func:`preprocess`): uint8 RGB -> float in [0, 1] -> bilinear re
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -33,8 +32,6 @@ from torch import nn
 from colormnet.eval.lpips import read_weights_file, select_keys
 
 __all__ = ["InceptionV3Trunk", "extract_features", "load_inception", "preprocess"]
-
-log = logging.getLogger(__name__)
 
 InputNorm = Literal["colormnet", "tf"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -26,6 +26,7 @@ import numpy as np
 from colormnet.errors import InputError
 from colormnet.eval import metrics as M
 from colormnet.eval.fid import fid_from_features, fid_pooled
+from colormnet.io.frames import list_frames, scan_clips
 from colormnet.io.images import load_frame_rgb
 
 __all__ = ["ALL_METRICS", "DEFAULT_METRICS", "evaluate_dirs", "to_markdown"]
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_METRICS: tuple[str, ...] = ("psnr", "ssim", "lpips", "colourfulness", "cdc", "fid")
 ALL_METRICS: tuple[str, ...] = (*DEFAULT_METRICS, "psnr_legacy")
 _ALIASES = {"colorfulness": "colourfulness"}
-IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 _FRAME_METRICS = ("psnr", "psnr_legacy", "ssim", "lpips", "colourfulness", "colourfulness_gt")
 
 PathLike = str | Path
@@ -52,25 +52,23 @@ def _normalise_metrics(metrics: Iterable[str]) -> list[str]:
     return out
 
 
-def _images_by_stem(folder: Path) -> dict[str, Path]:
+def _by_stem(frames: list[Path]) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
-            if p.stem in found:
-                raise InputError(f"two frames named {p.stem!r} in {folder} ({found[p.stem].name}, {p.name})")
-            found[p.stem] = p
+    for p in frames:
+        if p.stem in found:
+            raise InputError(f"two frames named {p.stem!r} in {p.parent} ({found[p.stem].name}, {p.name})")
+        found[p.stem] = p
     return found
 
 
 def _clips(root: Path) -> dict[str, dict[str, Path]]:
-    if not root.is_dir():
-        raise InputError(f"not a directory: {root}")
-    clips = {d.name: _images_by_stem(d) for d in sorted(root.iterdir()) if d.is_dir()}
-    clips = {k: v for k, v in clips.items() if v}
+    """Clip -> {frame stem: path}: :func:`colormnet.io.frames.scan_clips` (other files skipped), or the
+    images directly in ``root`` as the one clip ``"."``."""
+    clips = {name: _by_stem(frames) for name, frames in scan_clips(root, strict=False, what="folder").items()}
     if not clips:
-        direct = _images_by_stem(root)
+        direct = list_frames(root, strict=False)
         if direct:
-            clips = {".": direct}
+            clips = {".": _by_stem(direct)}
     if not clips:
         raise InputError(f"no images found in {root} (expected <clip>/<frame> image files)")
     return clips
@@ -141,6 +139,7 @@ def evaluate_dirs(
     device: str = "cpu",
     fid_input_norm: str = "colormnet",
     batch_size: int = 16,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Compute ``metrics`` for every clip of ``pred_dir`` against ``gt_dir``.
 
@@ -156,6 +155,7 @@ def evaluate_dirs(
         fid_input_norm: ``"colormnet"`` (authors' FID pre-processing) or ``"tf"``; see
             :mod:`colormnet.eval.inception`.
         batch_size: Inception batch size.
+        progress: show a progress bar over the frames (tqdm, on stderr).
     Returns:
         ``{"pred_dir", "gt_dir", "metrics", "clips": {clip: {...}}, "overall": {...},
         "skipped": {metric: reason}, "notes": [...]}``; values are floats, ``None`` where a value
@@ -179,18 +179,23 @@ def evaluate_dirs(
     if inception_model is not None:
         from colormnet.eval.inception import extract_features
 
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(len(p) for p in pairs.values()), unit="frame", desc="evaluating", disable=not progress)
     per_frame: dict[str, list[float]] = {k: [] for k in _FRAME_METRICS}
     clips_out: dict[str, dict[str, Any]] = {}
     feats_pred: list[np.ndarray] = []
     feats_gt: list[np.ndarray] = []
     for clip, frame_pairs in pairs.items():
-        log.info("evaluating clip %s (%d frames)", clip, len(frame_pairs))
+        log.debug("evaluating clip %s (%d frames)", clip, len(frame_pairs))
+        bar.set_postfix_str(clip)
         vals: dict[str, list[float]] = {k: [] for k in _FRAME_METRICS}
         hists_pred, hists_gt, imgs_pred, imgs_gt = [], [], [], []
         fp_clip: list[np.ndarray] = []
         fg_clip: list[np.ndarray] = []
         for pred_path, gt_path in frame_pairs:
             pred, gt = load_frame_rgb(pred_path), load_frame_rgb(gt_path)
+            bar.update()
             if pred.shape != gt.shape:
                 raise InputError(
                     f"size differs: {pred_path} is {pred.shape[1]}x{pred.shape[0]}, "
@@ -243,6 +248,7 @@ def evaluate_dirs(
                 entry["fid"] = None
                 notes.append(f"clip {clip!r}: FID needs at least 2 frames; clip left out of FID")
         clips_out[clip] = entry
+    bar.close()
 
     overall: dict[str, Any] = {"clips": len(clips_out), "frames": sum(len(p) for p in pairs.values())}
     for k, v in per_frame.items():

@@ -1,15 +1,19 @@
-"""Streaming colorization of a frame sequence with any number of exemplars.
+"""Streaming colorization of a frame sequence with any number of exemplars: the one driver.
 
-Frames go through a :class:`~colormnet.inference.session.ColorizationSession` one at a time; nothing
-here keeps more than the current frame and a one-frame look-ahead (to know which frame is the last).
-Large frames run the network at a reduced working size (``max_side``) and the predicted chroma is
-upsampled onto the full-resolution luminance.
+Every colorization goes through :func:`iter_colorize`: the file API and CLI
+(:func:`colormnet.api.colorize_video`), the dataset runner (:mod:`colormnet.inference.dataset`),
+training validation and the benchmarks. It checks the exemplars, feeds the frames to a
+:class:`~colormnet.inference.session.ColorizationSession` one at a time (nothing here keeps more than
+the current frame and a one-frame look-ahead, to know which frame is the last), times each step and
+calls the caller's per-frame hook. Large frames run the network at a reduced working size
+(``max_side``) and the predicted chroma is upsampled onto the full-resolution luminance.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -20,7 +24,7 @@ import torch.nn.functional as F
 from colormnet.color import lab_norm_to_rgb, lightness_norm, rgb_to_lab_norm
 from colormnet.config import DEFAULT_MAX_SIDE, MemoryConfig
 from colormnet.errors import InputError
-from colormnet.inference.exemplars import Exemplar, free_references
+from colormnet.inference.exemplars import Exemplar, check_exemplars, free_references
 from colormnet.inference.session import ColorizationSession, StepInfo
 from colormnet.io.images import is_grayscale_rgb, resize_exemplar
 from colormnet.model.network import ColorMNet
@@ -30,11 +34,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ColorizeOptions:
     """memory: memory settings; max_side: see :data:`DEFAULT_MAX_SIDE`; autocast_dtype: network
-    precision under autocast (None = float32)."""
+    precision under autocast (None = float32); colour_input_notice: warn when the frames are in
+    colour (off for datasets that feed colour ground truth on purpose)."""
 
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     max_side: int = DEFAULT_MAX_SIDE
     autocast_dtype: torch.dtype | None = None
+    colour_input_notice: bool = True
 
 
 def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -79,40 +85,78 @@ def _with_lookahead(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, 
 
 
 class FrameResult(NamedTuple):
-    """rgb: uint8 (H, W, 3); ab: float32 (2, H, W) normalised chroma; info: the session's step info."""
+    """rgb: uint8 (H, W, 3); ab: float32 (2, H, W) normalised chroma; info: the session's step info;
+    seconds / cpu_seconds: wall and process CPU time of the network and memory work of this frame
+    (the session step, and the free references' encoding on frame 0; the device is synchronised, no
+    colour conversion or I/O)."""
 
     rgb: np.ndarray
     ab: np.ndarray
     info: StepInfo
+    seconds: float
+    cpu_seconds: float
+
+
+FrameHook = Callable[[int, FrameResult], None]
+"""Called as ``hook(t, result)`` after frame ``t`` is colorized, before it is yielded."""
+
+
+class _Timer:
+    """Wall and CPU time of a block, with the device synchronised at both ends (CUDA)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else None
+        self.device = device
+        self.seconds = self.cpu_seconds = 0.0
+
+    def __enter__(self) -> _Timer:
+        if self.sync is not None:
+            self.sync(self.device)
+        self._start, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sync is not None:
+            self.sync(self.device)
+        self.seconds += time.perf_counter() - self._start
+        self.cpu_seconds += time.process_time() - self._cpu
 
 
 def colorize_frames(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
-                    options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
+                    options: ColorizeOptions | None = None, *, on_frame: FrameHook | None = None
+                    ) -> Iterator[np.ndarray]:
     """Colorize a stream of frames; yields uint8 RGB (H, W, 3) per input frame, in order.
 
     frames: uint8 (H, W) luma or (H, W, 3) RGB (colour input is reduced to its CIE L*, with a
     notice). exemplars: keyframe exemplars and/or free references (see :mod:`.exemplars`); at
-    least one. Output keeps each frame's own L* and the predicted chroma at full size.
+    least one, at most one per frame (else InputError). Output keeps each frame's own L* and the
+    predicted chroma at full size. ``on_frame``: see :func:`iter_colorize`.
     """
-    for result in iter_colorize(model, frames, exemplars, options):
+    for result in iter_colorize(model, frames, exemplars, options, on_frame=on_frame):
         yield result.rgb
 
 
 def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
-                  options: ColorizeOptions | None = None) -> Iterator[FrameResult]:
-    """:func:`colorize_frames` with the chroma and the memory bookkeeping of every frame."""
+                  options: ColorizeOptions | None = None, *, on_frame: FrameHook | None = None
+                  ) -> Iterator[FrameResult]:
+    """:func:`colorize_frames` with the chroma, memory bookkeeping and step time of every frame.
+
+    on_frame: called as ``on_frame(t, result)`` for every frame before it is yielded (progress bars,
+    timing). A keyframe exemplar past the last frame is reported with a warning when the stream ends.
+    """
     options = options or ColorizeOptions()
-    if not exemplars:
-        raise InputError("at least one exemplar is needed")
+    check_exemplars(exemplars, None, "the input")
     session = ColorizationSession(model, options.memory, options.autocast_dtype)
     device = session.device
     keyframes = {ex.frame: ex for ex in exemplars if ex.is_keyframe}
     references = free_references(exemplars)
-    warned_colour = False
+    warned_colour = not options.colour_input_notice
+    t = -1
     full_size = size = (0, 0)
     for t, (frame, is_last) in enumerate(_with_lookahead(frames)):
         rgb = as_rgb(frame)
         height, width = rgb.shape[:2]
+        timer = _Timer(device)
         if t == 0:
             full_size = (width, height)
             size = working_size(width, height, options.max_side)
@@ -121,7 +165,8 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
                          "(max side %d)", width, height, *size, options.max_side)
             for ex in references:
                 lab = torch.from_numpy(rgb_to_lab_norm(resize_exemplar(ex.rgb, size))).to(device)
-                session.add_reference(lab[0], lab[1:])
+                with timer:
+                    session.add_reference(lab[0], lab[1:])
         elif (width, height) != full_size:
             raise InputError(f"frame {t} is {width}x{height}, earlier frames were "
                              f"{full_size[0]}x{full_size[1]}")
@@ -131,14 +176,21 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
         l_full = lightness_norm(rgb)
         l_work = _resize_plane(l_full[None], size[::-1])[0]
         exemplar = keyframes.get(t)
+        l_work = torch.from_numpy(l_work).to(device)
         if exemplar is not None:
             ab_full = rgb_to_lab_norm(resize_exemplar(exemplar.rgb, full_size))[1:]
             ab_work = torch.from_numpy(_resize_plane(ab_full, size[::-1])).to(device)
-            session.step(torch.from_numpy(l_work).to(device), exemplar_ab=ab_work, is_last=is_last)
+            with timer:
+                session.step(l_work, exemplar_ab=ab_work, is_last=is_last)
         else:
-            ab = session.step(torch.from_numpy(l_work).to(device), is_last=is_last).cpu().numpy()
+            with timer:
+                ab = session.step(l_work, is_last=is_last).cpu().numpy()
             ab_full = _resize_plane(ab, (height, width))
-        yield FrameResult(lab_norm_to_rgb(l_full, ab_full), ab_full, session.last_info)
+        result = FrameResult(lab_norm_to_rgb(l_full, ab_full), ab_full, session.last_info, timer.seconds,
+                             timer.cpu_seconds)
+        if on_frame is not None:
+            on_frame(t, result)
+        yield result
     frames_seen = t + 1
     for ex in sorted(keyframes.values(), key=lambda e: e.frame):
         if ex.frame >= frames_seen:

@@ -14,6 +14,7 @@ _LAZY = {
     "FrameFolderWriter": "colormnet.io.frames",
     "list_frames": "colormnet.io.frames",
     "natural_key": "colormnet.io.frames",
+    "scan_clips": "colormnet.io.frames",
     "is_grayscale_rgb": "colormnet.io.images",
     "load_exemplar": "colormnet.io.images",
     "load_frame_rgb": "colormnet.io.images",

@@ -2,8 +2,10 @@
 
 Reading: :func:`list_frames` orders files naturally (``2.png`` before ``10.png``; the authors sort by
 plain name, which is the same order for zero-padded names). Hidden files and sub-folders are ignored;
-any other non-image file is an error rather than silently skipped, so a stray file never shifts the
-frame order unnoticed.
+any other non-image file is an error rather than silently skipped (unless ``strict=False``), so a
+stray file never shifts the frame order unnoticed. :func:`scan_clips` lists the clips of a
+``<root>/<clip>/<frame>`` dataset the same way. These are the only frame lister and clip scanner:
+inference, datasets, training and evaluation all use them.
 
 Writing: :class:`FrameFolderWriter` writes PNGs into a temporary sibling folder and moves it into place
 on :meth:`~FrameFolderWriter.close`, so an interrupted run never leaves a half-written output folder.
@@ -43,12 +45,13 @@ def natural_key(name: str) -> tuple:
     return (key, name)
 
 
-def list_frames(folder: PathLike) -> list[Path]:
+def list_frames(folder: PathLike, *, strict: bool = True) -> list[Path]:
     """Image files of a frame folder in natural order.
 
     Extensions: png, jpg, jpeg, tif, tiff, bmp, webp (any case). Hidden files (``.*``), sub-folders,
     ``Thumbs.db`` and ``desktop.ini`` are ignored. Raises :class:`InputError` when the folder is
-    missing, holds other files (listed in the message), or holds no frames.
+    missing, or (``strict``) holds other files (listed in the message) or no frames; with
+    ``strict=False`` other files are skipped and an empty folder gives ``[]``.
     """
     root = Path(folder)
     if not root.exists():
@@ -64,17 +67,35 @@ def list_frames(folder: PathLike) -> list[Path]:
             frames.append(entry)
         else:
             others.append(entry.name)
-    if others:
+    if others and not strict:
+        log.debug("%s: skipped %d file(s) that are not frames", root, len(others))
+    elif others:
         others.sort(key=natural_key)
         shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
         raise InputError(
             f"frame folder {root} contains files that are not frames: {shown}; move them out "
             f"(accepted extensions: {', '.join(sorted(e[1:] for e in IMAGE_EXTENSIONS))})"
         )
-    if not frames:
+    if not frames and strict:
         raise InputError(f"frame folder {root} contains no frame images")
     frames.sort(key=lambda p: natural_key(p.name))
     return frames
+
+
+def scan_clips(root: PathLike, *, strict: bool = True, what: str = "dataset folder") -> dict[str, list[Path]]:
+    """Clip name -> frame paths (natural order) of a ``<root>/<clip>/<frame>`` dataset.
+
+    Clip folders are the non-hidden sub-folders of ``root``, in natural order; frames are listed by
+    :func:`list_frames` with ``strict`` (a clip folder with other files or no frames is an error;
+    with ``strict=False`` such files are skipped and frameless folders left out). Raises
+    :class:`InputError` naming ``what`` when ``root`` is not a folder.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError(f"{what} {base} does not exist or is not a directory; expected <clip>/<frame> images")
+    names = sorted((d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")), key=natural_key)
+    clips = {name: list_frames(base / name, strict=strict) for name in names}
+    return {name: frames for name, frames in clips.items() if frames}
 
 
 class FrameFolderReader:

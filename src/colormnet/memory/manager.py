@@ -14,6 +14,7 @@ import logging
 import torch
 
 from colormnet.config import MemoryConfig
+from colormnet.device import autocast
 from colormnet.memory import readout as mm
 from colormnet.memory.store import MemoryStore
 
@@ -60,7 +61,7 @@ class ColorMemory:
         stores = [s for s in (self.long_term, self.permanent, self.working) if s.size]
         if not stores:
             raise RuntimeError("memory is empty: add an exemplar before reading")
-        with torch.autocast(query_key.device.type, enabled=False):
+        with autocast(query_key.device, None):
             mem_key = torch.cat([s.key for s in stores], -1)
             mem_shrinkage = torch.cat([s.shrinkage for s in stores], -1)
             value = torch.cat([s.value for s in stores], -1)
@@ -99,7 +100,7 @@ class ColorMemory:
             self._evict_long_term(room)
         end = self.working.size - keep
         w = self.working
-        with torch.autocast(w.key.device.type, enabled=False):
+        with autocast(w.key.device, None):
             key, shrinkage, value = mm.make_prototypes(
                 w.key[..., :end], w.shrinkage[..., :end], w.selection[..., :end], w.value[..., :end],
                 w.usage()[..., :end], cfg.num_prototypes)

@@ -11,8 +11,6 @@ Run folder layout (``TrainConfig.out_dir``):
 - ``best.pth``: model-only, the snapshot with the best validation PSNR so far;
 - ``train_log.csv`` / ``val_log.csv``: one row per logging window / validation; ``tensorboard/``.
 
-:func:`validate` computes the validation PSNR that selects ``best.pth``.
-
 Every file is written with :mod:`colormnet.io.atomic` (temporary name in the same folder, fsync,
 rename), so an interrupted save never leaves a truncated file under the final name.
 """
@@ -173,10 +171,6 @@ class CsvLog:
             csv.DictWriter(f, self.fields, extrasaction="ignore", lineterminator="\n").writerow(
                 {k: _fmt(v) for k, v in row.items()})
 
-    def read(self) -> list[dict[str, str]]:
-        with open(self.path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-
 
 def _int_or(text: str | None, default: int) -> int:
     try:
@@ -213,51 +207,3 @@ class TensorBoardLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def validate(net: torch.nn.Module, root: str | Path, frame_stride: int = 10, max_frames: int = 0,
-             max_side: int = 0) -> dict[str, Any]:
-    """Validation PSNR that decides ``best.pth``: every clip of ``root`` (``<clip>/<frames>``, colour),
-    taking every ``frame_stride``-th frame (at most ``max_frames``; 0 = all), optionally downscaled so
-    the longer side is at most ``max_side``, is colourised by a
-    :class:`~colormnet.inference.session.ColorizationSession` (default memory settings) with frame 0's
-    own colours as the exemplar. PSNR (float, :func:`colormnet.eval.metrics.psnr`, capped at 100 dB)
-    between the 8-bit RGB output and the ground truth is averaged over all frames except frame 0.
-
-    The network is put in eval mode (callers restore their mode). Returns {"psnr": float | None,
-    "frames": int, "clips": int}.
-    """
-    from PIL import Image
-
-    from colormnet.color import lab_norm_to_rgb, rgb_to_lab_norm
-    from colormnet.config import MemoryConfig
-    from colormnet.eval.metrics import psnr
-    from colormnet.inference.session import ColorizationSession
-    from colormnet.train.dataset import scan_clips
-
-    clips, _ = scan_clips(Path(root), 2)
-    net.eval()
-    scores: list[float] = []
-    used = 0
-    for _name, paths in clips:
-        paths = list(paths[::frame_stride])[:max_frames or None]
-        if len(paths) < 2:
-            continue
-        used += 1
-        session = ColorizationSession(net, MemoryConfig())
-        for k, path in enumerate(paths):
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                if max_side and max(img.size) > max_side:
-                    scale = max_side / max(img.size)
-                    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                                     Image.Resampling.BILINEAR)
-                rgb = np.asarray(img, dtype=np.uint8)
-            lab = rgb_to_lab_norm(rgb)
-            l_norm = torch.from_numpy(lab[0])
-            if k == 0:
-                session.step(l_norm, exemplar_ab=torch.from_numpy(lab[1:]))
-                continue
-            ab = session.step(l_norm, is_last=k == len(paths) - 1).float().cpu().numpy()
-            scores.append(min(psnr(lab_norm_to_rgb(lab[0], ab), rgb), 100.0))
-    return {"psnr": float(np.mean(scores)) if scores else None, "frames": len(scores), "clips": used}

@@ -1,10 +1,15 @@
-"""Training configuration: one frozen dataclass with the paper's recipe as defaults, read from a
-JSON or TOML file plus ``key=value`` overrides.
+"""Training configuration: frozen dataclasses with the paper's recipe as defaults, read from a
+JSON or TOML file plus ``key=value`` overrides. Torch-free (``colormnet train --print-config``).
 
-File format: a flat table of ``TrainConfig`` field names (JSON object or TOML top level; a TOML
-``[train]`` table is accepted too). Overrides are strings ``key=value`` parsed by the field's type:
-bool (true/false/yes/no/on/off/1/0), int, float, str, tuples (comma-separated ``120000,140000`` or a
-JSON list ``[120000, 140000]``; an empty value gives an empty tuple).
+:class:`TrainConfig` holds the run; its ``forward`` field is the nested :class:`ForwardConfig` of
+the training forward pass (``forward.top_k``, ...). The model shape is a named model of
+:data:`colormnet.models.MODELS`; the memory settings of inference are :class:`colormnet.config.MemoryConfig`.
+
+File format: a table of ``TrainConfig`` field names (JSON object or TOML top level; a TOML
+``[train]`` table is accepted too); a nested config is a sub-table (``[forward]`` in TOML, an object
+in JSON). Overrides are strings ``key=value`` (``forward.top_k=30`` for nested ones) parsed by the
+field's type: bool (true/false/yes/no/on/off/1/0), int, float, str, tuples (comma-separated
+``120000,140000`` or a JSON list ``[120000, 140000]``; an empty value gives an empty tuple).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,25 @@ MODEL_SIZES = ("full", "tiny")
 INIT_MODES = ("colormnet", "backbones", "random")
 AMP_MODES = ("off", "fp16", "bf16")
 EXTRA_CHANNEL_INITS = ("orthogonal", "zero")
+
+
+@dataclass(frozen=True)
+class ForwardConfig:
+    """Knobs of the training forward (defaults = the authors' trainer).
+
+    Attributes:
+        num_ref_frames: memory frames per readout (frame 0 plus random earlier ones).
+        deep_update_prob: probability of the value encoder's GRU update after a predicted frame.
+        top_k: 0 = plain softmax over all reference elements; k > 0 = top-k softmax.
+    """
+
+    num_ref_frames: int = 3
+    deep_update_prob: float = 0.2
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_ref_frames < 1 or not 0 <= self.deep_update_prob <= 1 or self.top_k < 0:
+            raise ValueError(f"invalid ForwardConfig {self}")
 
 
 @dataclass(frozen=True)
@@ -51,10 +75,8 @@ class TrainConfig:
         extra_channel_init: how the ResNet-18 conv1 is widened from 3 to 5 input channels:
             "orthogonal" (random, as XMem/ColorMNet) or "zero".
     Training forward (see :mod:`colormnet.train.forward`):
-        num_ref_frames: memory frames read per frame (frame 0 + random earlier ones).
-        deep_update_prob: probability of the value encoder's GRU update after each predicted frame.
-        readout_top_k: 0 = plain softmax over all reference elements (the authors' training); k > 0 =
-            top-k softmax as at inference.
+        forward: :class:`ForwardConfig` (``forward.num_ref_frames``, ``forward.deep_update_prob``,
+            ``forward.top_k``: 0 = plain softmax over all reference elements, the authors' training).
     Optimisation:
         iterations: total iterations (150k + 10k fine-tune).
         lr, weight_decay: AdamW.
@@ -103,9 +125,7 @@ class TrainConfig:
     dinov2: str = ""
     extra_channel_init: str = "orthogonal"
 
-    num_ref_frames: int = 3
-    deep_update_prob: float = 0.2
-    readout_top_k: int = 0
+    forward: ForwardConfig = field(default_factory=ForwardConfig)
 
     iterations: int = 160000
     lr: float = 2e-5
@@ -136,19 +156,17 @@ class TrainConfig:
                               ("extra_channel_init", EXTRA_CHANNEL_INITS)):
             if getattr(self, name) not in choices:
                 problems.append(f"{name}={getattr(self, name)!r} (choose one of {', '.join(choices)})")
-        for name in ("num_frames", "crop_size", "batch_size", "loader_chunk", "iterations", "num_ref_frames",
-                     "log_every", "save_every", "val_frame_stride"):
+        for name in ("num_frames", "crop_size", "batch_size", "loader_chunk", "iterations", "log_every",
+                     "save_every", "val_frame_stride"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} (need >= 1)")
-        for name in ("num_workers", "readout_top_k", "val_every", "val_max_frames", "val_max_side", "seed"):
+        for name in ("num_workers", "val_every", "val_max_frames", "val_max_side", "seed"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} (need >= 0)")
         if self.num_frames < 2:
             problems.append(f"num_frames={self.num_frames} (need >= 2: frame 0 is the exemplar)")
         if self.crop_size % 112:
             problems.append(f"crop_size={self.crop_size} (need a multiple of 112)")
-        if not 0.0 <= self.deep_update_prob <= 1.0:
-            problems.append(f"deep_update_prob={self.deep_update_prob} (need a probability)")
         if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.lr_gamma <= 0:
             problems.append("need lr > 0, weight_decay >= 0, grad_clip >= 0, lr_gamma > 0")
         if self.finetune_from < -1:
@@ -159,85 +177,102 @@ class TrainConfig:
             raise InputError("invalid training configuration: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dict (tuples become lists)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        """JSON-compatible dict (nested configs become dicts, tuples lists)."""
+        return _plain(self)
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _field_types(cls: type | None = None) -> dict[str, Any]:
+    return typing.get_type_hints(cls or TrainConfig)
+
+
+def _option_names(cls: type, prefix: str = "") -> list[str]:
+    names = []
+    for name, kind in _field_types(cls).items():
+        names += _option_names(kind, f"{prefix}{name}.") if dataclasses.is_dataclass(kind) else [prefix + name]
+    return names
 
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
+_EXPECTED = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _number(value: Any) -> int | float | None:
+    """A number from a number or numeric text; None for anything else (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    if not isinstance(value, str):
+        return value
+    for parse in (int, float):
+        try:
+            return parse(value.strip())
+        except ValueError:
+            pass
+    return None
+
+
+def _scalar(kind: type, value: Any) -> Any:
+    """``value`` as a ``kind`` (bool, int, float, str), or None when it is not one."""
+    if kind is bool:
+        text = value.strip().lower() if isinstance(value, str) else None
+        return value if isinstance(value, bool) else (text in _TRUE if text in _TRUE | _FALSE else None)
+    if kind is str:
+        return value if isinstance(value, str) else None
+    number = _number(value)
+    if kind is float or number is None:
+        return None if number is None else float(number)
+    return number if isinstance(number, int) else int(number) if number.is_integer() else None
+
+
 def _convert(name: str, value: Any, kind: Any, from_text: bool) -> Any:
     """Convert ``value`` (a file value, or override text when ``from_text``) to the field type ``kind``."""
-    origin = typing.get_origin(kind)
-    where = f"'{name}'"
-    if origin is tuple:
+    if typing.get_origin(kind) is tuple:
         item_type = typing.get_args(kind)[0]
         if from_text:
             text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = json.loads(text)
-                except json.JSONDecodeError as err:
-                    raise InputError(f"{where}: {value!r} is not a JSON list ({err})") from None
-            else:
-                value = [part.strip() for part in text.split(",") if part.strip()]
+            try:
+                value = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+            except json.JSONDecodeError as err:
+                raise InputError(f"'{name}': {value!r} is not a JSON list ({err})") from None
         elif not isinstance(value, list | tuple):
             value = [value]
         return tuple(_convert(name, item, item_type, from_text and isinstance(item, str)) for item in value)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        raise InputError(f"{where}: expected true/false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise InputError(f"{where}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                try:
-                    number = float(value)
-                except ValueError:
-                    number = None
-                if number is not None and number.is_integer():
-                    return int(number)
-        raise InputError(f"{where}: expected an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise InputError(f"{where}: expected a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise InputError(f"{where}: expected a string, got {value!r}")
-    raise TypeError(f"unsupported field type {kind!r} for {name}")  # pragma: no cover
+    result = _scalar(kind, value)
+    if result is None:
+        raise InputError(f"'{name}': expected {_EXPECTED[kind]}, got {value!r}")
+    return result
 
 
-def _apply(values: dict[str, Any], items: dict[str, Any], source: str, from_text: bool) -> None:
-    types = _field_types()
+def _apply(values: dict[str, Any], items: dict[str, Any], source: str, from_text: bool,
+           cls: type | None = None, prefix: str = "") -> None:
+    """Set ``items`` (``name``, dotted ``sub.name`` or nested tables) into the nested dict ``values``."""
+    cls = cls or TrainConfig
+    types = _field_types(cls)
     for key, value in items.items():
-        if key not in types:
-            raise InputError(f"{source}: unknown training option {key!r}; known options: "
-                             f"{', '.join(sorted(types))}")
+        name, _, rest = key.partition(".")
+        kind = types.get(name)
+        nested = kind is not None and dataclasses.is_dataclass(kind)
+        if kind is None or (rest and not nested):
+            raise InputError(f"{source}: unknown training option {prefix + key!r}; known options: "
+                             f"{', '.join(sorted(_option_names(TrainConfig)))}")
+        if nested:
+            if not rest and not isinstance(value, dict):
+                raise InputError(f"{source}: {prefix + name!r} is a group of options; set them one by one, "
+                                 f"e.g. {_option_names(kind, prefix + name + '.')[0]}=...")
+            _apply(values[name], {rest: value} if rest else value, source, from_text, kind, f"{prefix}{name}.")
+            continue
         try:
-            values[key] = _convert(key, value, types[key], from_text)
+            values[name] = _convert(prefix + name, value, kind, from_text)
         except InputError as err:
             raise InputError(f"{source}: {err}") from None
 
@@ -288,10 +323,20 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, str]:
     return items
 
 
-def _build(values: dict[str, Any]) -> TrainConfig:
-    types = _field_types()
-    return TrainConfig(**{key: tuple(value) if typing.get_origin(types[key]) is tuple else value
-                          for key, value in values.items()})
+def _build(values: dict[str, Any], cls: type | None = None) -> Any:
+    cls = cls or TrainConfig
+    types = _field_types(cls)
+    kwargs = {}
+    for key, value in values.items():
+        kind = types[key]
+        if dataclasses.is_dataclass(kind):
+            kwargs[key] = _build(value, kind)
+        else:
+            kwargs[key] = tuple(value) if typing.get_origin(kind) is tuple else value
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a nested config's own check
+        raise InputError(f"invalid training configuration: {err}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),

@@ -1,8 +1,9 @@
 """Training dataset: 8-frame samples from folders of colour frames (DAVIS / Videvo layout).
 
-Layout: ``<root>/<clip>/<frame>.jpg|jpeg|png`` (case-insensitive extensions); frames of a clip are
-ordered by file name with digit runs compared as numbers. Clips with fewer than ``num_frames``
-frames are skipped (their count is logged); hidden folders and loose files in ``root`` are ignored.
+Layout: ``<root>/<clip>/<frame>.jpg|png|...``, listed by :func:`colormnet.io.frames.scan_clips` (the
+image extensions and natural order of inference; other files are skipped) and read by
+:func:`colormnet.io.images.load_frame_rgb`. Clips with fewer than ``num_frames`` frames are skipped
+(their count is logged); hidden folders and loose files in ``root`` are ignored.
 
 One sample (SPEC section 5), for clip ``index``:
 
@@ -21,7 +22,7 @@ Randomness: each sample uses its own ``numpy.random.Generator`` from
 and safe with the ``spawn`` start method (no global RNG state is read or shared).
 
 ``len(dataset)`` is the number of usable clips; the trainer samples indices with replacement over
-iterations. Mutable state (``set_epoch``, ``set_max_jump``, ``set_progress``) lives in the Dataset
+iterations. Mutable state (``set_max_jump``) lives in the Dataset
 object, which DataLoader copies into its workers when an iterator is created: change it before
 creating the iterator (``persistent_workers=False``), or call :meth:`VideoFrameDataset.sample`
 directly with explicit arguments.
@@ -31,23 +32,22 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from colormnet.color import rgb_to_lab_norm
 from colormnet.errors import InputError
+from colormnet.io.frames import IMAGE_EXTENSIONS, scan_clips
+from colormnet.io.images import load_frame_rgb
 from colormnet.train import augment
 
 logger = logging.getLogger(__name__)
-
-FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 DEFAULT_MAX_JUMP_SCHEDULE: tuple[tuple[float, int], ...] = ((0.0, 5), (0.1, 10), (0.3, 15), (0.9, 5))
 """(progress fraction from which it applies, max jump): the authors' schedule over the iterations."""
@@ -80,7 +80,7 @@ class VideoDatasetConfig:
         crop_scale: range of the crop area as a fraction of the frame area.
         crop_ratio: range of the crop aspect ratio (width / height), sampled log-uniformly.
         max_jump: initial maximum gap between neighbouring picked frames (see ``max_jump_schedule``).
-        max_jump_schedule: (progress fraction, max jump) steps used by ``set_progress``.
+        max_jump_schedule: (progress fraction, max jump) steps the trainer applies (:func:`max_jump_for`).
         reverse_p: probability of reversing the temporal order of a sample.
         hflip_p: probability of the clip-level horizontal flip.
         clip_jitter: clip-level (brightness, contrast, saturation) jitter magnitudes.
@@ -172,41 +172,17 @@ def pick_frame_indices(
     return order
 
 
-def _natural_key(name: str) -> list[object]:
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
-
-
-def scan_clips(root: Path, min_frames: int) -> tuple[list[tuple[str, tuple[str, ...]]], int]:
-    """List ``(clip name, frame paths)`` under ``root`` with at least ``min_frames`` frames.
-
-    Returns the usable clips (sorted by name) and the number of clips skipped for being too short.
-    Raises :class:`InputError` if ``root`` is not a directory.
-    """
-    if not root.is_dir():
-        raise InputError(f"training data root {root} is not a directory; expected <root>/<clip>/<frame>.jpg")
-    clips: list[tuple[str, tuple[str, ...]]] = []
-    skipped = 0
-    for clip_dir in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
-        if clip_dir.name.startswith("."):
-            continue
-        frames = sorted(
-            (p for p in clip_dir.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in FRAME_EXTENSIONS),
-            key=lambda p: _natural_key(p.name),
-        )
-        if len(frames) < min_frames:
-            skipped += 1
-            continue
-        clips.append((clip_dir.name, tuple(str(p) for p in frames)))
-    return clips, skipped
+def usable_clips(root: Path, min_frames: int) -> tuple[list[tuple[str, tuple[str, ...]]], int]:
+    """``(clip name, frame paths)`` of the clips under ``root`` with at least ``min_frames`` frames
+    (:func:`colormnet.io.frames.scan_clips`, other files skipped), and how many were too short."""
+    clips = scan_clips(root, strict=False, what="training data root")
+    usable = [(name, tuple(str(p) for p in frames)) for name, frames in clips.items() if len(frames) >= min_frames]
+    folders = sum(1 for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith("."))
+    return usable, folders - len(usable)
 
 
 def _load_rgb(path: str) -> Image.Image:
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InputError(f"cannot read training frame {path}: {exc}; remove or replace the file") from exc
+    return Image.fromarray(load_frame_rgb(path))
 
 
 class VideoFrameDataset(Dataset):
@@ -224,18 +200,17 @@ class VideoFrameDataset(Dataset):
     def __init__(self, root: str | Path, config: VideoDatasetConfig | None = None) -> None:
         self.root = Path(root)
         self.config = config if config is not None else VideoDatasetConfig()
-        self.clips, self.skipped = scan_clips(self.root, self.config.num_frames)
+        self.clips, self.skipped = usable_clips(self.root, self.config.num_frames)
         if self.skipped:
             logger.warning("%s: skipped %d clip(s) with fewer than %d frames",
                            self.root, self.skipped, self.config.num_frames)
         if not self.clips:
             raise InputError(
                 f"training data root {self.root} has no clip folder with at least {self.config.num_frames} "
-                f"frames ({', '.join(FRAME_EXTENSIONS)}); expected <root>/<clip>/<frame>.jpg"
+                f"frames ({', '.join(sorted(IMAGE_EXTENSIONS))}); expected <root>/<clip>/<frame>.jpg"
             )
         logger.info("%s: %d usable clip(s)", self.root, len(self.clips))
         self.max_jump = self.config.max_jump
-        self.epoch = 0
 
     def __len__(self) -> int:
         """Number of usable clips."""
@@ -247,28 +222,17 @@ class VideoFrameDataset(Dataset):
             raise ValueError(f"max_jump must be >= 1, got {max_jump}")
         self.max_jump = int(max_jump)
 
-    def set_progress(self, progress: float) -> int:
-        """Set the maximum jump from the training progress (iteration / total); returns it."""
-        self.set_max_jump(max_jump_for(progress, self.config.max_jump_schedule))
-        return self.max_jump
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the counter mixed into the per-sample seed (>= 0)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self.epoch = int(epoch)
-
     def __getitem__(self, index: int) -> dict[str, object]:
         return self.sample(index)
 
     def sample(
-        self, index: int, *, epoch: int | None = None, max_jump: int | None = None
+        self, index: int, *, epoch: int = 0, max_jump: int | None = None
     ) -> dict[str, object]:
-        """Build the sample of clip ``index``; ``epoch``/``max_jump`` default to the stored values."""
+        """Build the sample of clip ``index`` in data epoch ``epoch``; ``max_jump`` defaults to the stored one."""
         if not 0 <= index < len(self.clips):
             raise IndexError(f"clip index {index} out of range for {len(self.clips)} clips")
         cfg = self.config
-        rng = sample_generator(cfg.seed, self.epoch if epoch is None else epoch, index)
+        rng = sample_generator(cfg.seed, epoch, index)
         name, paths = self.clips[index]
         positions = pick_frame_indices(rng, len(paths), cfg.num_frames,
                                        self.max_jump if max_jump is None else max_jump, cfg.reverse_p)

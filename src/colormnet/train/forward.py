@@ -36,25 +36,7 @@ from torch import nn
 from colormnet.memory import readout as mm
 from colormnet.model.key_encoder import KeyFeatures
 from colormnet.model.network import ColorMNet
-
-
-@dataclass(frozen=True)
-class ForwardConfig:
-    """Knobs of the training forward (defaults = the authors' trainer).
-
-    Attributes:
-        num_ref_frames: memory frames per readout (frame 0 plus random earlier ones).
-        deep_update_prob: probability of the value encoder's GRU update after a predicted frame.
-        top_k: 0 = plain softmax over all reference elements; k > 0 = top-k softmax.
-    """
-
-    num_ref_frames: int = 3
-    deep_update_prob: float = 0.2
-    top_k: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_ref_frames < 1 or not 0 <= self.deep_update_prob <= 1 or self.top_k < 0:
-            raise ValueError(f"invalid ForwardConfig {self}")
+from colormnet.train.config import ForwardConfig
 
 
 @dataclass

@@ -42,8 +42,9 @@ from colormnet.models import build_model
 from colormnet.train import checkpoint as ck
 from colormnet.train.config import TrainConfig
 from colormnet.train.dataset import VideoDatasetConfig, VideoFrameDataset, max_jump_for
-from colormnet.train.forward import ForwardConfig, TrainingModule
+from colormnet.train.forward import TrainingModule
 from colormnet.train.init_weights import initialise
+from colormnet.train.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +211,7 @@ class Trainer:
         else:
             initialise(self.net, cfg.init, weights=cfg.weights, resnet50=cfg.resnet50, resnet18=cfg.resnet18,
                        dinov2=cfg.dinov2, extra_channels=cfg.extra_channel_init)
-        module = TrainingModule(self.net, ForwardConfig(cfg.num_ref_frames, cfg.deep_update_prob,
-                                                        cfg.readout_top_k))
+        module = TrainingModule(self.net, cfg.forward)
         if self.ctx.enabled:
             module = torch.nn.parallel.DistributedDataParallel(
                 module, device_ids=[self.device.index] if use_cuda else None,
@@ -380,7 +380,7 @@ class Trainer:
     def _validate(self) -> None:
         if self.ctx.is_main:
             cfg = self.cfg
-            result = ck.validate(self.net, cfg.val_root, cfg.val_frame_stride, cfg.val_max_frames, cfg.val_max_side)
+            result = validate(self.net, cfg.val_root, cfg.val_frame_stride, cfg.val_max_frames, cfg.val_max_side)
             set_training_mode(self.net, cfg)
             psnr = result["psnr"]
             improved = psnr is not None and (self.best_psnr is None or psnr > self.best_psnr)

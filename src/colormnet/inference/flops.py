@@ -25,7 +25,6 @@ fractions of a second even at full size); any real device gives the same counts.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -33,13 +32,11 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from colormnet.config import ModelConfig
-from colormnet.memory import readout as mm
+from colormnet.config import MemoryConfig, ModelConfig
+from colormnet.memory.manager import ColorMemory
 from colormnet.model.network import ColorMNet
 
 __all__ = ["STAGES", "count_frame_flops", "flops_table", "model_flops"]
-
-log = logging.getLogger(__name__)
 
 STAGES: tuple[str, ...] = ("encode_key", "shrinkage", "memory_readout", "local_attention", "decode",
                            "decode_no_update", "encode_value")
@@ -73,7 +70,7 @@ def _padded(n: int, multiple: int) -> int:
 
 
 def count_frame_flops(model: ColorMNet, width: int, height: int, *, memory_frames: int = 10,
-                      long_term_elements: int = 0, mem_every: int = 5) -> dict[str, Any]:
+                      long_term_elements: int = 0, mem_every: int = 5, top_k: int = 30) -> dict[str, Any]:
     """FLOPs of each stage for one ``width`` x ``height`` frame (see module docstring).
 
     Args:
@@ -83,6 +80,8 @@ def count_frame_flops(model: ColorMNet, width: int, height: int, *, memory_frame
             working memory holds up to T_max = 10). N = memory_frames * hw + long_term_elements.
         long_term_elements: extra long-term prototypes (up to LT_max = 10000 with the paper's settings).
         mem_every: r, for the clip average (one memory frame every r frames).
+        top_k: k of the memory readout, which is the session's own
+            (:meth:`colormnet.memory.manager.ColorMemory.read` over N stored elements).
     Returns:
         JSON-ready dict: ``size``, ``padded``, ``grid``, ``memory_elements``, ``stages`` (name ->
         {"flops", "counted", "analytic", "ops"}), ``encode_key_parts`` (resnet, dinov2, fusion,
@@ -105,17 +104,11 @@ def count_frame_flops(model: ColorMNet, width: int, height: int, *, memory_frame
         key = _Count(lambda: model.encode_key(image, need_shrinkage=False, need_selection=True))
         key_mem = _Count(lambda: model.encode_key(image, need_shrinkage=True, need_selection=True))
         feats = key.result
-        mem_key = torch.zeros(1, ck, n_mem, device=device)
-        mem_shrink = torch.ones(1, 1, n_mem, device=device)
-        mem_value = torch.zeros(g, cv, n_mem, device=device)
-
-        def read() -> torch.Tensor:
-            sim = mm.similarity(mem_key, mem_shrink, feats.key.flatten(2).float(),
-                                feats.selection.flatten(2).float())
-            weights, indices = mm.topk_weights(sim, 30)
-            return mm.topk_readout(weights, indices, mem_value).view(1, g, cv, h, w)
-
-        readout = _Count(read)
+        memory = ColorMemory(MemoryConfig(top_k=top_k))
+        memory.add(torch.zeros(1, ck, 1, n_mem, device=device), torch.ones(1, 1, 1, n_mem, device=device),
+                   torch.zeros(1, g, cv, 1, n_mem, device=device), torch.ones(1, ck, 1, n_mem, device=device),
+                   permanent=True)  # N elements, never consolidated
+        readout = _Count(lambda: memory.read(feats.key, feats.selection))
         value = torch.zeros(1, g, cv, h, w, device=device, dtype=dtype)
         local = _Count(lambda: model.local_attention(feats.key, feats.key, value))
         hidden = model.zero_hidden(feats.key)

@@ -1,11 +1,11 @@
-"""FLOP counting per stage (colormnet.eval.flops) on the tiny architecture."""
+"""FLOP counting per stage (colormnet.inference.flops) on the tiny architecture."""
 
 from __future__ import annotations
 
 import pytest
 
 from colormnet.config import ModelConfig
-from colormnet.eval.flops import STAGES, flops_table, model_flops
+from colormnet.inference.flops import STAGES, flops_table, model_flops
 
 
 @pytest.fixture(scope="module")
