@@ -36,7 +36,7 @@ def test_probe_synthetic_gray(clip: Path) -> None:
     info = probe(clip)
     assert (info.width, info.height) == (33, 17)
     assert info.fps == 24 and info.num_frames == 24
-    assert info.pix_fmt == "gray" and info.is_color is False
+    assert info.pix_fmt == "gray"
     assert info.has_audio is False and info.audio_codec is None
     assert info.duration == pytest.approx(1.0, abs=0.05)
     assert info.path == clip
@@ -56,7 +56,7 @@ def test_reader_yields_rgb_frames_with_pts(clip: Path) -> None:
 
 
 def test_mp4_gray_h264(tmp_path: Path) -> None:
-    """MP4 stores the frame count; FFmpeg decodes 4:0:0 H.264 as yuv420p, so is_color is True there."""
+    """MP4 stores the frame count; FFmpeg decodes 4:0:0 H.264 as yuv420p."""
     p = make_gray_clip(tmp_path / "gray.mp4", n=7)
     info = probe(p)
     assert info.num_frames == 7 and info.fps == 24 and info.time_base == Fraction(1, 12288)

@@ -65,7 +65,6 @@ class VideoInfo:
     num_frames: int  # from the container when it knows it, else counted by demuxing
     duration: float
     pix_fmt: str
-    is_color: bool  # False for gray/mono pixel formats; yuv with chroma planes counts as colour
     codec: str
     has_audio: bool
     audio_codec: str | None
@@ -82,7 +81,7 @@ class VideoInfo:
         """Description for writing a video that has no input video (e.g. from a frame folder)."""
         rate = Fraction(fps).limit_denominator(1001 * 1000)
         return cls(path=None, width=width, height=height, fps=rate, time_base=1 / rate, num_frames=0,
-                   duration=0.0, pix_fmt="rgb24", is_color=True, codec="", has_audio=False, audio_codec=None)
+                   duration=0.0, pix_fmt="rgb24", codec="", has_audio=False, audio_codec=None)
 
     @property
     def frame_duration_pts(self) -> int:
@@ -123,14 +122,6 @@ def _video_stream(container: av.container.InputContainer, path: PathLike) -> av.
             return stream
     kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
     raise InputError(f"{path} has no video stream" + (f" (only {' and '.join(kinds)})" if kinds else ""))
-
-
-def _pix_fmt_is_color(pix_fmt: str) -> bool:
-    try:
-        fmt = av.VideoFormat(pix_fmt)
-    except (ValueError, av.error.FFmpegError):
-        return True
-    return fmt.has_palette or len(fmt.components) >= 3
 
 
 def _orientation(frame: av.VideoFrame, path: Path) -> Orientation | None:
@@ -232,7 +223,7 @@ def probe(path: PathLike) -> VideoInfo:
                     "can show combing. Deinterlace first for best results (e.g. ffmpeg -vf bwdif).", p)
     return VideoInfo(
         path=p, width=width, height=height, fps=Fraction(fps), time_base=Fraction(time_base),
-        num_frames=num_frames, duration=duration, pix_fmt=pix_fmt, is_color=_pix_fmt_is_color(pix_fmt),
+        num_frames=num_frames, duration=duration, pix_fmt=pix_fmt,
         codec=cc.name, has_audio=audio is not None,
         audio_codec=audio.codec_context.name if audio is not None else None,
         start_pts=start_pts, sample_aspect_ratio=sar, orientation=orientation, rotation=rotation,
