@@ -15,7 +15,8 @@ PACKAGE = SRC / "colormnet"
 
 # (importer prefix, forbidden prefixes): a module whose dotted name starts with the importer prefix
 # must not import a module starting with any forbidden prefix. See ARCHITECTURE.md, "Import rules".
-APPS = ("colormnet.cli", "colormnet.api", "colormnet.benchmark", "colormnet.ui", "colormnet.study", "colormnet.batch")
+APPS = ("colormnet.cli", "colormnet.api", "colormnet.benchmark", "colormnet.demo", "colormnet.ui", "colormnet.study",
+        "colormnet.batch")
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("colormnet.model", ("colormnet.memory", "colormnet.inference", "colormnet.io", "colormnet.eval",
                          "colormnet.train", "colormnet.models", "colormnet.weights", *APPS)),

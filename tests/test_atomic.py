@@ -90,7 +90,7 @@ _CHILD = textwrap.dedent("""
 
     torch.manual_seed(0)
     model = ColorMNet(ModelConfig.tiny()).eval()
-    colormnet.api.load_model = lambda *a, **k: model
+    colormnet.api.build_model = lambda *a, **k: model
     original, calls = ColorMNet.decode, [0]
     flag = Path(sys.argv[1])
 
@@ -116,7 +116,7 @@ def test_signals_in_process(tiny_model, monkeypatch, tmp_path, capsys, signame, 
 
     from colormnet.cli import main
 
-    monkeypatch.setattr("colormnet.api.load_model", lambda *a, **k: tiny_model)
+    monkeypatch.setattr("colormnet.api.build_model", lambda *a, **k: tiny_model)
     original, calls = type(tiny_model).decode, {"n": 0}
     signum = getattr(signal, signame)
 

@@ -242,7 +242,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, world: Path, tiny_model, monkeypatch, capsys) -> None:
     if case.tiny:
-        monkeypatch.setattr("colormnet.api.load_model", lambda *a, **k: tiny_model)
+        monkeypatch.setattr("colormnet.api.build_model", lambda *a, **k: tiny_model)
     monkeypatch.setenv("COLORMNET_CACHE", str(world / "no-cache"))
     monkeypatch.delenv("COLORMNET_WEIGHTS", raising=False)
     argv = case.setup(world)
@@ -270,7 +270,7 @@ _CHILD = textwrap.dedent("""
 
     torch.manual_seed(0)
     model = ColorMNet(ModelConfig.tiny()).eval()
-    colormnet.api.load_model = lambda *a, **k: model
+    colormnet.api.build_model = lambda *a, **k: model
     sys.exit(main(sys.argv[1:]))
 """)
 

@@ -19,7 +19,7 @@ from tests.media import make_gray_clip
 
 @pytest.fixture()
 def use_tiny(monkeypatch, tiny_model):
-    monkeypatch.setattr("colormnet.api.load_model", lambda *a, **k: tiny_model)
+    monkeypatch.setattr("colormnet.api.build_model", lambda *a, **k: tiny_model)
     return tiny_model
 
 
@@ -74,6 +74,6 @@ def test_keyframe_within_a_known_count_is_checked_before_the_model_loads(ref, tm
     def no_model(*a, **k):
         raise AssertionError("the model must not be loaded for a bad keyframe")
 
-    monkeypatch.setattr("colormnet.api.load_model", no_model)
+    monkeypatch.setattr("colormnet.api.build_model", no_model)
     assert main(["colorize", str(clip), "-e", f"{ref}@9", "--quiet"]) == 2
     assert "frame 9" in capsys.readouterr().err

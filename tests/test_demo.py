@@ -29,7 +29,7 @@ def test_bundled_media_are_small_gray_and_match():
 
 
 def test_demo_writes_colour_video_in_cwd(tiny_model, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr("colormnet.api.load_model", lambda *a, **k: tiny_model)
+    monkeypatch.setattr("colormnet.api.build_model", lambda *a, **k: tiny_model)
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--max-frames", "3", "--device", "cpu", "--quiet"]) == 0
     out = tmp_path / "colormnet_demo.mp4"

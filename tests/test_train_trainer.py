@@ -124,7 +124,7 @@ def test_torchrun_two_process_gloo_ddp_replicas_and_exact_resume(data_root, tmp_
     def torchrun(out: Path, *extra: str) -> None:
         cfg = tmp_path / f"{out.name}.json"
         cfg.write_text(json.dumps(_cfg(data_root, out, batch_size=2, iterations=4, num_frames=3,
-                                       deep_update_prob=0.5).to_dict()))
+                                       forward=ForwardConfig(num_ref_frames=2, deep_update_prob=0.5)).to_dict()))
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "colormnet", "train", "--config", str(cfg), *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("gradio") is None:  # not imported here: serve() configures it first
         raise InputError("the web app needs Gradio: pip install 'colormnet[ui]'")
     from colormnet.batch.execute import ModelSource
-    from colormnet.pretrained import resolve_device
+    from colormnet.device import resolve_device
 
     if args.model_factory and ":" not in args.model_factory:
         raise InputError(f"--model-factory {args.model_factory!r}: expected MODULE:FUNCTION")

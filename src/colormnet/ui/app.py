@@ -24,13 +24,12 @@ import gradio as gr
 import torch
 
 from colormnet.api import colorize_video, default_output
-from colormnet.config import MEMORY_PRESETS, memory_preset
+from colormnet.config import DEFAULT_MAX_SIDE, MEMORY_PRESETS, PRECISIONS, memory_preset
+from colormnet.device import autocast_dtype
 from colormnet.errors import ColormnetError, InputError
-from colormnet.inference.engine import DEFAULT_MAX_SIDE
 from colormnet.io.frames import list_frames
 from colormnet.io.video import probe
 from colormnet.model.network import ColorMNet
-from colormnet.pretrained import PRECISIONS, autocast_dtype
 from colormnet.ui.jobs import ARCHIVE_SUFFIXES, Job, device_lock, extract_frames, is_archive, load_exemplars
 
 log = logging.getLogger(__name__)
