@@ -245,3 +245,50 @@ def test_inception_preprocessing_values() -> None:
     np.testing.assert_allclose(preprocess(flat, input_norm="tf").numpy(), 128 / 255 * 2 - 1, atol=1e-6)
     with pytest.raises(ValueError, match="input_norm"):
         preprocess(img, input_norm="imagenet")  # type: ignore[arg-type]
+
+
+def test_inception_matches_a_functional_reference_of_its_first_blocks(inception_state) -> None:
+    """Independent check (not the module against itself): the stem, Mixed_5b-5d (InceptionA) and
+    Mixed_6a (InceptionB) written out with F.conv2d/F.batch_norm from the published Inception-v3 layout
+    (conv without bias -> BN eps 1e-3 -> ReLU; branch order 1x1, 5x5, 3x3dbl, pool / 3x3, 3x3dbl,
+    pool; zero-counting 3x3 average pool) give the trunk's own Mixed_6a output."""
+    import torch.nn.functional as F
+
+    sd = {k: v.double() for k, v in inception_state.items() if not k.endswith("num_batches_tracked")}
+
+    def unit(x, name, stride=1, padding=0):
+        x = F.conv2d(x, sd[f"{name}.conv.weight"], stride=stride, padding=padding)
+        x = F.batch_norm(x, sd[f"{name}.bn.running_mean"], sd[f"{name}.bn.running_var"],
+                         sd[f"{name}.bn.weight"], sd[f"{name}.bn.bias"], training=False, eps=1e-3)
+        return F.relu(x)
+
+    x = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 299, 299)))
+    y = unit(x, "Conv2d_1a_3x3", stride=2)
+    y = unit(unit(y, "Conv2d_2a_3x3"), "Conv2d_2b_3x3", padding=1)
+    y = F.max_pool2d(y, 3, 2)
+    y = unit(unit(y, "Conv2d_3b_1x1"), "Conv2d_4a_3x3")
+    y = F.max_pool2d(y, 3, 2)
+    for m in ("Mixed_5b", "Mixed_5c", "Mixed_5d"):
+        y = torch.cat([
+            unit(y, f"{m}.branch1x1"),
+            unit(unit(y, f"{m}.branch5x5_1"), f"{m}.branch5x5_2", padding=2),
+            unit(unit(unit(y, f"{m}.branch3x3dbl_1"), f"{m}.branch3x3dbl_2", padding=1),
+                 f"{m}.branch3x3dbl_3", padding=1),
+            unit(F.avg_pool2d(y, 3, 1, 1), f"{m}.branch_pool"),
+        ], 1)
+    m = "Mixed_6a"
+    y = torch.cat([
+        unit(y, f"{m}.branch3x3", stride=2),
+        unit(unit(unit(y, f"{m}.branch3x3dbl_1"), f"{m}.branch3x3dbl_2", padding=1), f"{m}.branch3x3dbl_3",
+             stride=2),
+        F.max_pool2d(y, 3, 2),
+    ], 1)
+    assert tuple(y.shape) == (1, 768, 17, 17)
+
+    trunk = InceptionV3Trunk().eval()
+    trunk.load_state_dict(inception_state)
+    seen = {}
+    trunk.Mixed_6a.register_forward_hook(lambda mod, inp, out: seen.setdefault("6a", out))
+    with torch.no_grad():
+        trunk.double()(x)
+    torch.testing.assert_close(seen["6a"], y, rtol=1e-9, atol=1e-9)
