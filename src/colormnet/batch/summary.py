@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from colormnet.batch.execute import JobResult
+from colormnet.io.atomic import atomic_write_text
 
 COLUMNS = ("input", "output", "frames", "s_per_frame", "status", "error", "worker")
 
@@ -38,16 +38,9 @@ def to_markdown(results: Sequence[JobResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (temporary sibling + rename): a reader never sees half a table."""
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_summary(results: Sequence[JobResult], out_dir: Path, name: str = "batch_summary") -> tuple[Path, Path]:
     """Write ``OUT/batch_summary.csv`` and ``.md`` (replacing the previous run's); returns both paths."""
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    _write_text(csv_path, to_csv(results))
-    _write_text(md_path, to_markdown(results))
+    atomic_write_text(csv_path, to_csv(results), durable=False)  # a reader never sees half a table
+    atomic_write_text(md_path, to_markdown(results), durable=False)
     return csv_path, md_path

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 
 from colormnet.errors import InputError
+from colormnet.io.atomic import atomic_write, atomic_write_text
 from colormnet.study.folder import VOTES_FILE, load_study
 from colormnet.study.votes import read_votes
 
@@ -128,14 +128,10 @@ def bar_chart(report: StudyReport, path: str | Path) -> Path:
     ax.spines[["top", "right"]].set_visible(False)
     plt.setp(ax.get_xticklabels(), rotation=20 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: fig.savefig(f, format="png"), durable=False)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -145,9 +141,7 @@ def write_report(report: StudyReport, prefix: str | Path, chart: bool = True) ->
     written = []
     for suffix, text in ((".csv", report.to_csv()), (".md", report.to_markdown())):
         path = prefix.with_name(prefix.name + suffix)
-        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text, durable=False)
         written.append(path)
     if chart:
         written.append(bar_chart(report, prefix.with_name(prefix.name + ".png")))
