@@ -30,7 +30,10 @@ def resolve_device(name: str | torch.device = "auto", local_rank: int | None = N
     elif name == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
     else:
-        device = torch.device(name)
+        try:
+            device = torch.device(name)
+        except (RuntimeError, ValueError, TypeError):
+            raise InputError(f"unknown device {name!r} (--device): use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {str(name)!r} requested but this torch build has no usable CUDA "
                          f"(torch {torch.__version__}); use --device cpu or install a CUDA build of torch")
