@@ -164,3 +164,21 @@ def test_one_job_at_a_time_per_device(tmp_path):
     first.join(10)
     second.join(10)
     assert order == ["a start", "a end", "b start", "b end"]
+
+
+def test_closing_a_session_keeps_uploads_another_session_shares(tmp_path):
+    pytest.importorskip("gradio")
+    from colormnet.ui.app import UISession
+
+    shared = tmp_path / "abc123" / "clip.mp4"  # Gradio keeps one copy of identical uploads
+    own = tmp_path / "def456" / "ref.png"
+    for p in (shared, own):
+        p.parent.mkdir()
+        p.write_bytes(b"x")
+    first, second = UISession(tmp_path / "s1"), UISession(tmp_path / "s2")
+    first.uploads, second.uploads = {shared, own}, {shared}
+    first.new_workdir()
+    first.close(tmp_path, in_use=second.uploads)
+    assert shared.exists() and not own.exists() and not (tmp_path / "s1").exists()
+    second.close(tmp_path)
+    assert not shared.exists()

@@ -66,12 +66,15 @@ class UISession:
         workdir.mkdir(parents=True)
         return workdir
 
-    def close(self, upload_root: Path) -> None:
-        """Stop the job and delete every file of this session, including Gradio's copies of its uploads."""
+    def close(self, upload_root: Path, in_use: set[Path] = frozenset()) -> None:
+        """Stop the job and delete every file of this session, including Gradio's copies of its uploads.
+
+        Gradio stores identical uploads once (by content hash): ``in_use`` are uploads that other open
+        sessions hold, which are left in place."""
         if self.job is not None:
             self.job.discard()
         shutil.rmtree(self.root, ignore_errors=True)
-        for upload in self.uploads:
+        for upload in self.uploads - in_use:
             folder = upload.parent
             if folder != upload_root and upload_root in folder.parents:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -188,7 +191,7 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
     def close(request: gr.Request) -> None:
         session = sessions.pop(request.session_hash or "anonymous", None)
         if session is not None:
-            session.close(upload_root)
+            session.close(upload_root, {p for other in list(sessions.values()) for p in other.uploads})
 
     with gr.Blocks(title="ColorMNet", analytics_enabled=False, delete_cache=(900, 3600)) as app:
         gr.Markdown(INTRO)
