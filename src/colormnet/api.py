@@ -8,6 +8,7 @@ The authors' weights (CC BY-NC-SA 4.0, non-commercial) are used unless ``model``
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -23,8 +24,11 @@ from tqdm import tqdm
 from colormnet.config import DEFAULT_MAX_SIDE, MemoryConfig
 from colormnet.device import autocast_dtype, resolve_device
 from colormnet.errors import InputError
-from colormnet.inference.engine import ColorizeOptions, colorize_frames
-from colormnet.inference.exemplars import Exemplar, check_exemplars, parse_exemplar
+from colormnet.inference.bidirectional import iter_colorize_bidirectional
+from colormnet.inference.engine import ColorizeOptions, iter_colorize
+from colormnet.inference.exemplars import Exemplar, check_exemplars, exemplars_from_dir, parse_exemplar
+from colormnet.inference.scenes import SceneDetectorConfig
+from colormnet.inference.summary import DEFAULT_LOW_CONFIDENCE, RunSummary, write_frame_csv, write_json
 from colormnet.io.atomic import check_output_path
 from colormnet.io.containers import CONTAINERS, check_pix_fmt, output_container, plan_video
 from colormnet.io.frames import FrameFolderReader, FrameFolderWriter
@@ -61,6 +65,18 @@ def _check_output_names(folder: Path, names: Sequence[str]) -> None:
         seen[stem] = name
 
 
+def report_path(output_path: str | Path) -> Path:
+    """The run's sidecar JSON beside the output: ``out.mp4`` -> ``out.report.json``, ``out/`` -> ``out.report.json``."""
+    p = Path(output_path)
+    return p.with_name(f"{p.stem if output_container(output_path) else p.name}.report.json")
+
+
+def confidence_csv_path(confidence_path: str | Path) -> Path:
+    """Per-frame confidence CSV beside the confidence video/folder: ``conf.mp4`` / ``conf/`` -> ``conf.csv``."""
+    p = Path(confidence_path)
+    return p.with_name(f"{p.stem if output_container(confidence_path) else p.name}.csv")
+
+
 def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exemplar],
                    output_path: str | Path | None = None, *, model: ColorMNet | None = None,
                    weights: str | Path | None = None, download: bool = True, device: str = "auto",
@@ -68,7 +84,11 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                    max_side: int = DEFAULT_MAX_SIDE, overwrite: bool = False, codec: str | None = None,
                    crf: int = 18, pix_fmt: str | None = None, fps: float = 25.0,
                    max_frames: int | None = None, progress: bool = True,
-                   on_frame: Callable[[int, int, np.ndarray], None] | None = None) -> Path:
+                   on_frame: Callable[[int, int, np.ndarray], None] | None = None,
+                   exemplar_dir: str | Path | None = None, scene_cuts: str = "report",
+                   scene_detector: SceneDetectorConfig | None = None, confidence: str | Path | None = None,
+                   low_confidence: float = DEFAULT_LOW_CONFIDENCE, bidirectional: bool = False,
+                   report: bool = True) -> Path:
     """Colorize a video file or a folder of frames; returns the output path.
 
     input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
@@ -84,6 +104,16 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     frames (a preview; audio is cut to match).
     ``on_frame(done, total, rgb)`` is called after each frame is written (``rgb`` uint8 (H, W, 3));
     an exception it raises stops the run and no output is left (how the web app cancels).
+
+    Films: ``exemplar_dir`` adds every coloured ``<frame>.png`` of a folder as the keyframe exemplar
+    of that frame (see ``colormnet scenes``). ``scene_cuts``: ``report`` (detect shot cuts and list
+    them), ``reset`` (also start each shot afresh: memory, local-attention reference and hidden state
+    cleared, exemplars kept) or ``off``. ``confidence``: also write the per-pixel confidence as a
+    grayscale video (by suffix) or PNG folder, plus a per-frame CSV beside it
+    (:func:`confidence_csv_path`). ``bidirectional``: add a backward pass seeded by the later keyframe
+    exemplars and blend both by confidence (about 2x the time; see
+    :mod:`colormnet.inference.bidirectional`). ``report``: write the cuts, per-shot confidence and the
+    shots whose mean confidence is below ``low_confidence`` to :func:`report_path`.
     """
     input_path = Path(input_path)
     if max_frames is not None and max_frames < 1:
@@ -98,6 +128,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     if pix_fmt is not None:
         check_pix_fmt(pix_fmt)
     exs = [ex if isinstance(ex, Exemplar) else parse_exemplar(ex) for ex in exemplars]
+    if exemplar_dir is not None:
+        exs += exemplars_from_dir(exemplar_dir)
     if input_path.is_dir():
         folder, video = FrameFolderReader(input_path), None
         num_frames, info, names = len(folder), None, folder.names
@@ -127,8 +159,22 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     sources = [Path(ex.source) for ex in exs if Path(ex.source).exists()]
     check_output_path(output_path, inputs=(input_path, *sources), overwrite=overwrite,
                       is_dir=not to_video)
+    conf_path = Path(confidence) if confidence is not None else None
+    conf_to_video = confidence is not None and output_container(confidence) is not None
+    extra_outputs = [report_path(output_path)] if report else []
+    if conf_path is not None:
+        if conf_path.resolve() == output_path.resolve():
+            raise InputError(f"the confidence output {conf_path} is the colour output; choose another path")
+        check_output_path(conf_path, inputs=(input_path, *sources), overwrite=overwrite, is_dir=not conf_to_video)
+        extra_outputs.append(confidence_csv_path(conf_path))
+    for extra in extra_outputs:
+        check_output_path(extra, inputs=(input_path, *sources), overwrite=overwrite)
     dev = resolve_device(device)
-    options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev))
+    try:
+        options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev),
+                                  scene_cuts, scene_detector or SceneDetectorConfig())
+    except ValueError as err:
+        raise InputError(str(err)) from None
     if model is None:
         model = build_model("colormnet", weights=weights, device=dev, download=download)
     model = model.to(dev).eval()
@@ -136,6 +182,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     pts: deque[int] = deque()
 
     def source() -> Iterator[np.ndarray]:
+        pts.clear()  # a bidirectional run reads the input twice (the reader reopens the file)
         if folder is not None:
             yield from itertools.islice(folder, num_frames)
             return
@@ -144,25 +191,67 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                 pts.append(frame.pts)
                 yield frame.rgb
 
+    keyframes = {ex.frame for ex in exs if ex.is_keyframe}
+    summary = RunSummary(low_confidence, keyframes)
+    if bidirectional:
+        results = iter_colorize_bidirectional(model, source, exs, options)
+    else:
+        results = iter_colorize(model, source(), exs, options)
     bar = tqdm(total=num_frames, unit="frame", desc=input_path.name, disable=not progress, dynamic_ncols=True)
     try:
-        if to_video:
-            streams = input_path if folder is None else None
-            with VideoWriter(output_path, info, streams_from=streams, codec=codec, crf=crf, pix_fmt=pix_fmt,
-                             overwrite=overwrite, trim_audio=max_frames is not None) as writer:
-                for i, rgb in enumerate(colorize_frames(model, source(), exs, options)):
-                    writer.write(rgb, pts.popleft() if pts else None)
-                    bar.update()
-                    if on_frame is not None:
-                        on_frame(i + 1, num_frames, rgb)
-        else:
-            with FrameFolderWriter(output_path, overwrite=overwrite, inputs=(input_path,)) as writer:
-                for i, rgb in enumerate(colorize_frames(model, source(), exs, options)):
-                    writer.write(rgb, names[i] if names else None)
-                    bar.update()
-                    if on_frame is not None:
-                        on_frame(i + 1, num_frames, rgb)
+        with contextlib.ExitStack() as stack:
+            if to_video:
+                if info is None:
+                    w, h = folder.size
+                    info = VideoInfo.for_size(w, h, Fraction(fps).limit_denominator(1001))
+                streams = input_path if folder is None else None
+                writer = stack.enter_context(VideoWriter(output_path, info, streams_from=streams, codec=codec,
+                                                         crf=crf, pix_fmt=pix_fmt, overwrite=overwrite,
+                                                         trim_audio=max_frames is not None))
+            else:
+                writer = stack.enter_context(FrameFolderWriter(output_path, overwrite=overwrite, inputs=(input_path,)))
+            conf_writer = None
+            if conf_path is not None and conf_to_video:
+                if info is None:
+                    w, h = folder.size
+                    info = VideoInfo.for_size(w, h, Fraction(fps).limit_denominator(1001))
+                conf_writer = stack.enter_context(VideoWriter(conf_path, info, crf=crf, overwrite=overwrite))
+            elif conf_path is not None:
+                conf_writer = stack.enter_context(FrameFolderWriter(conf_path, overwrite=overwrite,
+                                                                    inputs=(input_path,)))
+            for i, result in enumerate(results):
+                summary.add(result)
+                frame_pts = pts.popleft() if pts else None
+                if to_video:
+                    writer.write(result.rgb, frame_pts)
+                else:
+                    writer.write(result.rgb, names[i] if names else None)
+                if conf_writer is not None:
+                    gray = np.round(result.confidence * 255).astype(np.uint8)
+                    if conf_to_video:
+                        conf_writer.write(np.repeat(gray[:, :, None], 3, axis=2), frame_pts)
+                    else:
+                        conf_writer.write(gray, names[i] if names else None)
+                bar.update()
+                if on_frame is not None:
+                    on_frame(i + 1, num_frames, result.rgb)
     finally:
         bar.close()
+    if conf_path is not None:
+        write_frame_csv(summary, confidence_csv_path(conf_path), overwrite)
+    if report:
+        write_json({"input": str(input_path), "output": str(output_path),
+                    "scene_cut_mode": scene_cuts, "scene_detector": _detector_description(options),
+                    "bidirectional": bidirectional, **summary.to_dict()}, report_path(output_path), overwrite)
+    for line in summary.lines():
+        log.info("%s", line)
     log.info("wrote %s", output_path)
     return output_path
+
+
+def _detector_description(options: ColorizeOptions) -> dict | None:
+    from colormnet.inference.scenes import CutDetector, scenedetect_available
+
+    if options.scene_cuts == "off" or not scenedetect_available():
+        return None
+    return CutDetector(options.scene_detector).describe()

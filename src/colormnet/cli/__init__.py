@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 from colormnet.errors import ColormnetError, Terminated
 
-_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "study", "train", "ui",
-                             "weights")
+_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "scenes", "study", "train",
+                             "ui", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from colormnet.cli.options import add_device_arguments, add_memory_arguments, memory_from_args
+from colormnet.cli.scenes import add_detector_arguments, detector_from_args
 from colormnet.config import DEFAULT_MAX_SIDE
 
 _EPILOG = """\
 exemplars:
   -e IMAGE@N   IMAGE is the colour version of frame N (0-based); it is injected when the
                video reaches frame N. IMAGE@0 is the authors' default mode.
+  --exemplar-dir DIR  every coloured DIR/<frame>.png is the keyframe exemplar of that frame
+               (see 'colormnet scenes'); combines with -e.
   -e IMAGE     a free reference: any colour picture of the scene, used from the first frame
                (the authors' --FirstFrameIsNotExemplar mode).
   Any number of both kinds can be combined; all of them stay in permanent memory.
@@ -24,8 +28,14 @@ memory presets (--memory):
               long-term elements (slower)
   Individual flags below override the preset.
 
+confidence (--confidence): 1 on exemplars; elsewhere how well the frame's keys match the memory
+  and local-attention sources it reads its colour from, times those sources' own confidence (see
+  colormnet.memory.confidence). Not calibrated: compare frames of one run.
+
 examples:
   colormnet colorize old_film.mp4 -e frame0_coloured.png@0 -o film_colour.mp4
+  colormnet scenes old_film.mp4 -o shots/    # then colour shots/*.png
+  colormnet colorize old_film.mp4 --exemplar-dir shots/ --scene-cuts reset --confidence -o film_colour.mp4
   colormnet colorize frames/ -e ref1.jpg -e ref2.jpg@120 -o out_frames/ --device cuda --precision fp16
 
 output (-o): a video by its suffix, or a folder of PNG frames (a name without suffix, or ending in /).
@@ -57,8 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "chapters and metadata of the input.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="video file or folder of frames (png/jpg/tif/bmp/webp, natural order)")
-    p.add_argument("-e", "--exemplar", action="append", required=True, metavar="IMAGE[@N]",
+    p.add_argument("-e", "--exemplar", action="append", default=[], metavar="IMAGE[@N]",
                    help="colour exemplar; repeat for several (see below)")
+    p.add_argument("--exemplar-dir", metavar="DIR",
+                   help="folder of coloured <frame>.png keyframes (as written by 'colormnet scenes'): each is the "
+                        "exemplar of its frame; gray (uncoloured) ones are skipped")
     p.add_argument("-o", "--output",
                    help="output video (.mp4 .m4v .mov .mkv .webm .ts .avi .mpg .mpeg) or folder of PNG "
                         "frames (default: INPUT_colorized.<same suffix> or INPUT_colorized/)")
@@ -70,6 +83,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "upsample the colour onto the full-size frame "
                         f"(default {DEFAULT_MAX_SIDE}; 0 = always native)")
     add_memory_arguments(p)
+    f = p.add_argument_group("films: shots, confidence, bidirectional pass")
+    f.add_argument("--scene-cuts", default="report", choices=["off", "report", "reset"],
+                   help="report (default): detect shot cuts and list them at the end and in OUTPUT.report.json; "
+                        "reset: also start each shot afresh (memory, local-attention reference and hidden state "
+                        "cleared; exemplars kept); off: no detection. Needs PySceneDetect "
+                        "(pip install 'colormnet[scenes]'); without it 'report' is skipped with a notice")
+    add_detector_arguments(p)
+    f.add_argument("--confidence", nargs="?", const="", metavar="OUT",
+                   help="also write the per-pixel confidence (white = sure) as a grayscale video or PNG folder "
+                        "(by OUT's suffix; default OUTPUT_confidence.mp4 / OUTPUT_confidence/) and a per-frame "
+                        "CSV beside it (OUT.csv)")
+    f.add_argument("--low-confidence", type=float, default=0.5, metavar="X",
+                   help="shots with mean confidence below X are listed as needing an exemplar (default 0.5)")
+    f.add_argument("--bidirectional", action="store_true",
+                   help="also run backward from later keyframe exemplars and blend both passes by confidence "
+                        "(about 2x the time; temporary files on disk; skipped when the only keyframe is frame 0)")
+    f.add_argument("--no-report", action="store_true", help="do not write OUTPUT.report.json")
     o = p.add_argument_group("output encoding (video output)")
     o.add_argument("--codec", metavar="ENCODER",
                    help="FFmpeg video encoder, e.g. libx264, libx265, libvpx-vp9, libsvtav1, ffv1 (default: "
@@ -88,12 +118,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from colormnet.api import colorize_video  # heavy imports only when the command runs
+    from colormnet.api import colorize_video, default_output  # heavy imports only when the command runs
+    from colormnet.errors import InputError
 
+    if not args.exemplar and not args.exemplar_dir:
+        raise InputError("no exemplar given: pass -e IMAGE[@N] and/or --exemplar-dir DIR")
+    confidence = args.confidence
+    if confidence == "":
+        out = Path(args.output) if args.output else default_output(args.input)
+        is_video = out.suffix != "" and not out.is_dir()
+        confidence = str(out.with_name(f"{out.stem}_confidence{out.suffix}" if is_video else f"{out.name}_confidence"))
     out = colorize_video(args.input, args.exemplar, args.output, weights=args.weights,
                          download=not args.no_download, device=args.device, precision=args.precision,
                          memory=memory_from_args(args), max_side=args.max_side, overwrite=args.overwrite,
                          codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, fps=args.fps,
-                         max_frames=args.max_frames, progress=not args.quiet)
+                         max_frames=args.max_frames, progress=not args.quiet, exemplar_dir=args.exemplar_dir,
+                         scene_cuts=args.scene_cuts, scene_detector=detector_from_args(args), confidence=confidence,
+                         low_confidence=args.low_confidence, bidirectional=args.bidirectional,
+                         report=not args.no_report)
     print(out)
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -25,6 +25,14 @@ from colormnet.color import lab_norm_to_rgb, lightness_norm, rgb_to_lab_norm
 from colormnet.config import DEFAULT_MAX_SIDE, MemoryConfig
 from colormnet.errors import InputError
 from colormnet.inference.exemplars import Exemplar, check_exemplars, free_references
+from colormnet.inference.scenes import (
+    INSTALL_HINT,
+    SCENE_CUT_MODES,
+    CutDetector,
+    SceneDetectorConfig,
+    mark_cuts,
+    scenedetect_available,
+)
 from colormnet.inference.session import ColorizationSession, StepInfo
 from colormnet.io.images import is_grayscale_rgb, resize_exemplar
 from colormnet.model.network import ColorMNet
@@ -35,12 +43,21 @@ log = logging.getLogger(__name__)
 class ColorizeOptions:
     """memory: memory settings; max_side: see :data:`DEFAULT_MAX_SIDE`; autocast_dtype: network
     precision under autocast (None = float32); colour_input_notice: warn when the frames are in
-    colour (off for datasets that feed colour ground truth on purpose)."""
+    colour (off for datasets that feed colour ground truth on purpose);
+    scene_cuts: ``off`` (no detection), ``report`` (detect
+    and mark cuts, change nothing) or ``reset`` (also start each shot afresh, see
+    :meth:`ColorizationSession.reset_shot`); scene_detector: detector settings."""
 
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     max_side: int = DEFAULT_MAX_SIDE
     autocast_dtype: torch.dtype | None = None
     colour_input_notice: bool = True
+    scene_cuts: str = "off"
+    scene_detector: SceneDetectorConfig = field(default_factory=SceneDetectorConfig)
+
+    def __post_init__(self) -> None:
+        if self.scene_cuts not in SCENE_CUT_MODES:
+            raise ValueError(f"scene_cuts must be one of {', '.join(SCENE_CUT_MODES)}, got {self.scene_cuts!r}")
 
 
 def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -72,7 +89,7 @@ def _resize_plane(x: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=size_hw, mode="bilinear", align_corners=False, antialias=shrink)[0].numpy()
 
 
-def _with_lookahead(frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+def _with_lookahead(frames: Iterable) -> Iterator[tuple]:
     it = iter(frames)
     try:
         current = next(it)
@@ -88,13 +105,16 @@ class FrameResult(NamedTuple):
     """rgb: uint8 (H, W, 3); ab: float32 (2, H, W) normalised chroma; info: the session's step info;
     seconds / cpu_seconds: wall and process CPU time of the network and memory work of this frame
     (the session step, and the free references' encoding on frame 0; the device is synchronised, no
-    colour conversion or I/O)."""
+    colour conversion or I/O); confidence: float32 (H, W) in [0, 1] (see :mod:`colormnet.memory.confidence`);
+    is_cut: the frame starts a new shot."""
 
     rgb: np.ndarray
     ab: np.ndarray
     info: StepInfo
     seconds: float
     cpu_seconds: float
+    confidence: np.ndarray | None = None
+    is_cut: bool = False
 
 
 FrameHook = Callable[[int, FrameResult], None]
@@ -122,6 +142,20 @@ class _Timer:
         self.cpu_seconds += time.process_time() - self._cpu
 
 
+def frames_with_cuts(frames: Iterable[np.ndarray], options: ColorizeOptions,
+            cuts: Collection[int] | None) -> Iterable[tuple[np.ndarray, bool]]:
+    """(frame, is_cut) per frame: the given cuts, else detected ones (scene_cuts report/reset)."""
+    if cuts is not None:
+        cut_set = set(cuts)
+        return ((frame, t in cut_set) for t, frame in enumerate(frames))
+    if options.scene_cuts == "off":
+        return ((frame, False) for frame in frames)
+    if options.scene_cuts == "report" and not scenedetect_available():
+        log.warning("scene cuts are not reported: %s", INSTALL_HINT)
+        return ((frame, False) for frame in frames)
+    return mark_cuts(frames, CutDetector(options.scene_detector))
+
+
 def colorize_frames(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
                     options: ColorizeOptions | None = None, *, on_frame: FrameHook | None = None
                     ) -> Iterator[np.ndarray]:
@@ -137,12 +171,17 @@ def colorize_frames(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: S
 
 
 def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
-                  options: ColorizeOptions | None = None, *, on_frame: FrameHook | None = None
+                  options: ColorizeOptions | None = None, cuts: Collection[int] | None = None, *,
+                  on_frame: FrameHook | None = None
                   ) -> Iterator[FrameResult]:
     """:func:`colorize_frames` with the chroma, memory bookkeeping and step time of every frame.
 
     on_frame: called as ``on_frame(t, result)`` for every frame before it is yielded (progress bars,
     timing). A keyframe exemplar past the last frame is reported with a warning when the stream ends.
+
+    frames may also be float32 L' maps (H, W) in [-1, 1]. cuts: frames known to start a new shot
+    (instead of detecting them with ``options.scene_cuts``); with ``scene_cuts="reset"`` the session
+    starts afresh at each. Results carry each frame's confidence and whether it starts a shot.
     """
     options = options or ColorizeOptions()
     check_exemplars(exemplars, None, "the input")
@@ -153,9 +192,10 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
     warned_colour = not options.colour_input_notice
     t = -1
     full_size = size = (0, 0)
-    for t, (frame, is_last) in enumerate(_with_lookahead(frames)):
-        rgb = as_rgb(frame)
-        height, width = rgb.shape[:2]
+    for t, ((frame, is_cut), is_last) in enumerate(_with_lookahead(frames_with_cuts(frames, options, cuts))):
+        is_l_map = frame.ndim == 2 and frame.dtype == np.float32
+        rgb = None if is_l_map else as_rgb(frame)
+        height, width = frame.shape[:2]
         timer = _Timer(device)
         if t == 0:
             full_size = (width, height)
@@ -173,8 +213,14 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
         if not warned_colour and frame.ndim == 3 and not is_grayscale_rgb(rgb[::8, ::8]):
             log.warning("the input frames are in colour; only their lightness (CIE L*) is used")
             warned_colour = True
-        l_full = lightness_norm(rgb)
+        l_full = frame if is_l_map else lightness_norm(rgb)
         l_work = _resize_plane(l_full[None], size[::-1])[0]
+        if is_cut and t > 0:
+            if options.scene_cuts == "reset":
+                log.info("frame %d: scene cut, memory reset", t)
+                session.reset_shot()
+            else:
+                log.debug("frame %d: scene cut", t)
         exemplar = keyframes.get(t)
         l_work = torch.from_numpy(l_work).to(device)
         if exemplar is not None:
@@ -187,7 +233,9 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
                 ab = session.step(l_work, is_last=is_last).cpu().numpy()
             ab_full = _resize_plane(ab, (height, width))
         result = FrameResult(lab_norm_to_rgb(l_full, ab_full), ab_full, session.last_info, timer.seconds,
-                             timer.cpu_seconds)
+                             timer.cpu_seconds,
+                             _resize_plane(session.last_confidence.cpu().numpy()[None], (height, width))[0],
+                             is_cut and t > 0)
         if on_frame is not None:
             on_frame(t, result)
         yield result

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from colormnet.errors import InputError
-from colormnet.io.images import load_exemplar
+from colormnet.io.frames import IMAGE_EXTENSIONS, natural_key
+from colormnet.io.images import is_grayscale_rgb, load_exemplar
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,30 @@ def parse_exemplar(spec: str | Path) -> Exemplar:
     else:
         path, frame = Path(text), None
     return Exemplar(load_exemplar(path), frame, str(path))
+
+
+def exemplars_from_dir(folder: str | Path) -> list[Exemplar]:
+    """Keyframe exemplars from a folder of ``<frame>.<ext>`` images (e.g. ``000137.png`` = frame 137,
+    as written by ``colormnet scenes``). Images that are still gray (not coloured yet) and files whose
+    name is not a frame number are skipped with a notice."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"exemplar folder {folder} does not exist or is not a folder")
+    found: list[Exemplar] = []
+    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
+    for path in sorted(images, key=lambda p: natural_key(p.name)):
+        if not path.stem.isdigit():
+            log.warning("%s: not named <frame number>.<ext>; ignored", path)
+            continue
+        rgb = load_exemplar(path)
+        if is_grayscale_rgb(rgb):
+            log.warning("%s: not coloured yet (the image is gray); ignored", path)
+            continue
+        found.append(Exemplar(rgb, int(path.stem), str(path)))
+    if not found:
+        raise InputError(f"no coloured <frame>.png exemplar in {folder}: colour the keyframes written by "
+                         "'colormnet scenes' (keep their names) first")
+    return found
 
 
 def check_exemplars(exemplars: Sequence[Exemplar], num_frames: int | None, video: str) -> None:

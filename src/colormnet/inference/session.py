@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from colormnet.color import pad_to_multiple, unpad
 from colormnet.config import MemoryConfig
 from colormnet.device import autocast, model_device
+from colormnet.memory.confidence import local_confidence
 from colormnet.memory.manager import ColorMemory
 from colormnet.model.key_encoder import KeyFeatures
 from colormnet.model.network import ColorMNet
@@ -83,8 +85,10 @@ class ColorizationSession:
         self.last_deep_update_t = 0
         self.hidden: torch.Tensor | None = None
         self.la_ref: tuple[torch.Tensor, torch.Tensor] | None = None  # key, value of the last memory frame
+        self.la_ref_confidence: torch.Tensor | None = None  # (h, w) confidence of that frame
         self.frame_size: tuple[int, int] | None = None
         self.last_info: StepInfo | None = None
+        self.last_confidence: torch.Tensor | None = None  # (H, W) of the last step, see memory.confidence
 
     @property
     def device(self) -> torch.device:
@@ -144,6 +148,15 @@ class ColorizationSession:
         value, _ = self._encode_value(image, feats.g16, self.model.zero_hidden(feats.key), ab, deep_update=False)
         self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=True)
 
+    def reset_shot(self) -> None:
+        """A scene cut before the next frame: forget what was propagated from the previous shot
+        (working and long-term memory, the local-attention reference, the hidden state). Exemplars
+        in permanent memory stay; the next frame is processed like the first frame of a video."""
+        self.memory.clear_propagated()
+        self.hidden = None
+        self.la_ref = self.la_ref_confidence = None
+        self.last_memory_t = self.last_deep_update_t = self.t + 1
+
     @torch.inference_mode()
     def step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None = None,
              is_last: bool = False) -> torch.Tensor:
@@ -152,7 +165,8 @@ class ColorizationSession:
         l_norm: (H, W) L' of the frame. exemplar_ab: (2, H, W) a'b' when this frame has a keyframe
         exemplar (its colour version); it is then stored in permanent memory and returned as is.
         is_last: the frame is the video's last (it is then not written to memory, as the authors do).
-        Returns a'b' (2, H, W) float32 in (-1, 1) on the model's device.
+        Returns a'b' (2, H, W) float32 in (-1, 1) on the model's device; its confidence (H, W) in
+        [0, 1] is then in :attr:`last_confidence` (see :mod:`colormnet.memory.confidence`).
         """
         return self._step(l_norm, exemplar_ab, is_last).float()
 
@@ -180,11 +194,16 @@ class ColorizationSession:
         used_la = False
         if has_exemplar:
             ab = self._prepare_ab(exemplar_ab)
+            confidence = torch.ones(feats.key.shape[-2:], device=feats.key.device)
         else:
             readout = self.memory.read(feats.key, feats.selection)
+            confidence = self.memory.read_confidence[0]
             if self.la_ref is not None:
                 # float32 always: few FLOPs, and its 15x15-window softmax feeds the memory readout
                 readout = readout + model.local_attention(feats.key, *self.la_ref)
+                la_weights = model.short_term_attn.weights(feats.key, self.la_ref[0])
+                confidence = (confidence + local_confidence(la_weights, feats.key, feats.selection,
+                                                            self.la_ref[0], self.la_ref_confidence)) / 2
                 used_la = True
             with self._autocast("decode"):
                 ab, hidden = model.decode(feats, readout, self.hidden, update_hidden=decoder_update)
@@ -194,11 +213,16 @@ class ColorizationSession:
 
         if is_memory:
             value, hidden = self._encode_value(image, feats.g16, self.hidden, ab, deep_update=deep_update)
-            self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=has_exemplar)
+            self.memory.add(feats.key, feats.shrinkage, value, feats.selection, permanent=has_exemplar,
+                            confidence=confidence)
             self.last_memory_t = t
             self.la_ref = (feats.key, value)
+            self.la_ref_confidence = confidence
             if deep_update:
                 self.hidden = hidden
                 self.last_deep_update_t = t
         self.last_info = StepInfo(t, is_memory, is_memory and deep_update, used_la, self.memory.sizes)
+        full = F.interpolate(confidence.float()[None, None], size=image.shape[-2:], mode="bilinear",
+                             align_corners=False)
+        self.last_confidence = unpad(full, pad)[0, 0].clamp(0, 1)
         return unpad(ab, pad)[0]
