@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from colormnet.api import report_path
 from colormnet.cli import main
 from tests.media import make_clip, make_wav
 
@@ -163,7 +164,7 @@ def test_bad_input_media(case: Case, tmp_path, model_calls, capsys, caplog):
     if code != 0:
         assert set(after) == set(before)  # nothing written, no partial file left
         return
-    assert set(after) == set(before) | {case.output}
+    assert set(after) == set(before) | {case.output, report_path(out).name}  # + the run report
     with av.open(str(out)) as c:
         s = c.streams.video[0]
         frames = list(c.decode(s))

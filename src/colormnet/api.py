@@ -68,13 +68,13 @@ def _check_output_names(folder: Path, names: Sequence[str]) -> None:
 def report_path(output_path: str | Path) -> Path:
     """The run's sidecar JSON beside the output: ``out.mp4`` -> ``out.report.json``, ``out/`` -> ``out.report.json``."""
     p = Path(output_path)
-    return p.with_name(f"{p.stem if output_container(output_path) else p.name}.report.json")
+    return p.with_name(f"{p.stem if p.suffix.lower() in CONTAINERS and not p.is_dir() else p.name}.report.json")
 
 
 def confidence_csv_path(confidence_path: str | Path) -> Path:
     """Per-frame confidence CSV beside the confidence video/folder: ``conf.mp4`` / ``conf/`` -> ``conf.csv``."""
     p = Path(confidence_path)
-    return p.with_name(f"{p.stem if output_container(confidence_path) else p.name}.csv")
+    return p.with_name(f"{p.stem if p.suffix.lower() in CONTAINERS and not p.is_dir() else p.name}.csv")
 
 
 def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exemplar],
@@ -88,7 +88,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                    exemplar_dir: str | Path | None = None, scene_cuts: str = "report",
                    scene_detector: SceneDetectorConfig | None = None, confidence: str | Path | None = None,
                    low_confidence: float = DEFAULT_LOW_CONFIDENCE, bidirectional: bool = False,
-                   report: bool = True) -> Path:
+                   report: bool = False) -> Path:
     """Colorize a video file or a folder of frames; returns the output path.
 
     input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
@@ -113,7 +113,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     (:func:`confidence_csv_path`). ``bidirectional``: add a backward pass seeded by the later keyframe
     exemplars and blend both by confidence (about 2x the time; see
     :mod:`colormnet.inference.bidirectional`). ``report``: write the cuts, per-shot confidence and the
-    shots whose mean confidence is below ``low_confidence`` to :func:`report_path`.
+    shots whose mean confidence is below ``low_confidence`` to :func:`report_path` (the CLI does by
+    default); they are logged at the end in any case.
     """
     input_path = Path(input_path)
     if max_frames is not None and max_frames < 1:
