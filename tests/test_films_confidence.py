@@ -44,7 +44,7 @@ def test_confidence_outputs_and_report(tiny_model, tmp_path):
     Image.fromarray(frames[0]).save(ref)
     out = colorize_video(src, [f"{ref}@0"], tmp_path / "out", model=tiny_model, device="cpu", progress=False,
                          confidence=tmp_path / "conf", scene_cuts="report", report=True)
-    conf_pngs = sorted((tmp_path / "conf").iterdir())
+    conf_pngs = sorted((tmp_path / "conf").glob("*.png"))
     assert len(conf_pngs) == 40 and np.asarray(Image.open(conf_pngs[0])).min() == 255  # frame 0: exemplar
     with open(confidence_csv_path(tmp_path / "conf")) as f:
         rows = list(csv.DictReader(f))
