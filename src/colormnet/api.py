@@ -173,7 +173,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     dev = resolve_device(device)
     try:
         options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev),
-                                  scene_cuts, scene_detector or SceneDetectorConfig())
+                                  scene_cuts=scene_cuts, scene_detector=scene_detector or SceneDetectorConfig())
     except ValueError as err:
         raise InputError(str(err)) from None
     if model is None:
