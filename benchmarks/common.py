@@ -21,7 +21,11 @@ import torch
 
 from colormnet.errors import OutputError
 from colormnet.io.atomic import check_output_path
-from colormnet.io.reports import json_text, write_text
+
+try:
+    from colormnet.io.reports import json_text, write_text
+except ImportError:  # an older checkout timed for a before/after table
+    from colormnet.eval.dataset_run import json_text, write_text
 
 HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"

@@ -47,8 +47,16 @@ from PIL import Image
 
 import colormnet
 from colormnet.config import MemoryConfig, ModelConfig
-from colormnet.device import autocast_dtype
-from colormnet.models import build_model
+
+try:
+    from colormnet.device import autocast_dtype
+    from colormnet.models import build_model
+except ImportError:  # an older checkout (before the model registry), e.g. 04ef717 for before/after tables
+    from colormnet.eval.dataset_run import build_model as _build_recipe
+    from colormnet.pretrained import autocast_dtype
+
+    def build_model(name: str, *, device: torch.device, config: ModelConfig | None = None) -> torch.nn.Module:
+        return _build_recipe(recipe=True, device=device, config=config)[0]
 
 log = logging.getLogger("speed")
 
