@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-
-from colormnet.config import ModelConfig
 from colormnet.model.network import ColorMNet
-from colormnet.testing.recipe import recipe_state_dict
+from colormnet.models import build_model
 
 
 def recipe_model() -> ColorMNet:
     """The full-size network with the parity fixtures' deterministic recipe weights (eval mode, CPU)."""
-    with torch.device("meta"):
-        model = ColorMNet()
-    model = model.to_empty(device="cpu")
-    model.load_state_dict(recipe_state_dict(model), strict=True)
-    return model.eval()
+    return build_model("recipe")
 
 
 def tiny_model() -> ColorMNet:
     """A small network with the full structure, random weights from seed 0 (eval mode, CPU)."""
-    torch.manual_seed(0)
-    return ColorMNet(ModelConfig.tiny()).eval()
+    return build_model("tiny", seed=0)
