@@ -25,6 +25,9 @@ DEFAULT_MAX_SIDE = 1280
 At 1280 a 720p frame still runs natively; 1080p and 4K run at 1280 pixels on the long side, which
 keeps the memory readout (elements x elements per frame) within a few hundred MB."""
 
+KEY_ENCODERS: tuple[str, ...] = ("pvgfe", "resnet", "dino", "concat")
+"""Key-encoder variants (see :mod:`colormnet.model.key_variants`); ``pvgfe`` is the paper's."""
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -42,7 +45,10 @@ class ModelConfig:
         vit_pos_grid: side of the ViT's stored position-embedding grid (37 for 518x518 / 14).
         vit_layers: how many final ViT blocks are concatenated (4 -> 4 x vit_dim channels).
         fusion_heads: heads of the cross-channel attention in the fusion blocks.
-        local_window: side of the local-attention window at 1/16 resolution (15 = 2 x 7 + 1).
+        local_window: side of the local-attention window at 1/16 resolution, 2 x lambda + 1 (15: the
+            paper's lambda = 7); 0 = no local attention (ablation).
+        key_encoder: "pvgfe" (the paper's), or the ablations "resnet" (ResNet-50 only), "dino"
+            (DINOv2 only), "concat" (both concatenated, no cross-channel attention).
         pad_multiple: every image is zero-padded to a multiple of this (lcm of 14 and 16 = 112).
     """
 
@@ -61,6 +67,18 @@ class ModelConfig:
     fusion_heads: int = 8
     local_window: int = 15
     pad_multiple: int = 112
+    key_encoder: str = "pvgfe"
+
+    def __post_init__(self) -> None:
+        if self.key_encoder not in KEY_ENCODERS:
+            raise ValueError(f"unknown key encoder {self.key_encoder!r}; choose one of {', '.join(KEY_ENCODERS)}")
+        if self.local_window < 0 or (self.local_window and self.local_window % 2 != 1):
+            raise ValueError(f"local_window must be 0 (off) or odd (2 x radius + 1), got {self.local_window}")
+
+    @property
+    def is_variant(self) -> bool:
+        """True for an ablation variant (another key encoder or local-attention window)."""
+        return self.key_encoder != "pvgfe" or self.local_window != 15
 
     @property
     def key_channels(self) -> tuple[int, int, int]:
@@ -76,6 +94,10 @@ class ModelConfig:
         """A few-hundred-thousand-parameter variant with the same structure, for tests."""
         return cls(key_dim=16, value_dim=32, hidden_dim=8, width=8, key_blocks=(1, 1, 1),
                    value_blocks=(1, 1, 1), vit_dim=24, vit_depth=4, vit_heads=2, fusion_heads=2)
+
+
+MEMORY_POLICIES: tuple[str, ...] = ("usage", "random", "decay", "stack", "recurrent")
+"""Memory policies (see :mod:`colormnet.memory.policies`); ``usage`` is the paper's."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +119,14 @@ class MemoryConfig:
         top_k: k of the top-k softmax of the memory readout.
         enable_long_term: off = no consolidation; working memory then drops its oldest
             non-permanent frame instead (our choice: XMem would grow without bound).
+        policy: what bounds the non-permanent memory (:data:`MEMORY_POLICIES`): ``usage`` (the
+            paper's, XMem's usage-based consolidation/eviction), ``random``, ``decay``, ``stack``,
+            ``recurrent``; see :mod:`colormnet.memory.policies`.
+        policy_seed: seed of the ``random`` policy's draws.
+        decay: the ``decay`` policy's factor in (0, 1]: every older non-permanent element's weight is
+            multiplied by it at each memory write.
+        max_memory_frames: the ``stack`` policy's cap in memory frames (0 = what fits in half the
+            available memory).
     """
 
     mem_every: int = 5
@@ -107,6 +137,10 @@ class MemoryConfig:
     num_prototypes: int = 128
     top_k: int = 30
     enable_long_term: bool = True
+    policy: str = "usage"
+    policy_seed: int = 0
+    decay: float = 0.9
+    max_memory_frames: int = 0
 
     def __post_init__(self) -> None:
         if self.mem_every < 1:
@@ -119,6 +153,12 @@ class MemoryConfig:
                              f"{self.num_prototypes} and {self.max_long_term_elements}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.policy not in MEMORY_POLICIES:
+            raise ValueError(f"unknown memory policy {self.policy!r}; choose one of {', '.join(MEMORY_POLICIES)}")
+        if not 0.0 < self.decay <= 1.0:
+            raise ValueError(f"decay must be in (0, 1], got {self.decay}")
+        if self.max_memory_frames < 0:
+            raise ValueError(f"max_memory_frames must be >= 0, got {self.max_memory_frames}")
 
 
 MEMORY_PRESETS: dict[str, MemoryConfig] = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from colormnet.config import MEMORY_PRESETS, PRECISIONS, MemoryConfig, memory_preset
+from colormnet.config import MEMORY_POLICIES, MEMORY_PRESETS, PRECISIONS, MemoryConfig, memory_preset
 from colormnet.errors import InputError
 
 _MEMORY_FIELDS = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
-                  "num_prototypes", "top_k")
+                  "num_prototypes", "top_k", "policy_seed", "decay", "max_memory_frames")
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -21,7 +21,8 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentG
     return g
 
 
-def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+def add_memory_arguments(parser: argparse.ArgumentParser, several_policies: bool = False) -> None:
+    """The memory options; ``several_policies`` lets --memory-policy take a comma-separated list."""
     m = parser.add_argument_group("memory")
     m.add_argument("--memory", default="balanced", choices=list(MEMORY_PRESETS), help="memory preset")
     m.add_argument("--mem-every", type=int, help="write a memory frame every N frames")
@@ -32,11 +33,33 @@ def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--top-k", type=int, help="top-k of the memory readout")
     m.add_argument("--no-long-term", action="store_true",
                    help="no long-term memory: working memory drops its oldest frame instead")
+    names = "|".join(MEMORY_POLICIES)
+    m.add_argument("--memory-policy", default="usage", metavar=f"{{{names}}}" + ("[,...]" if several_policies else ""),
+                   help="what bounds the memory: usage (default, the paper's), random, decay, stack, recurrent"
+                        + (" (comma-separated: run each)" if several_policies else ""))
+    m.add_argument("--policy-seed", type=int, help="seed of the random policy (default 0)")
+    m.add_argument("--decay", type=float, help="decay policy: weight factor per memory write (default 0.9)")
+    m.add_argument("--max-memory-frames", type=int,
+                   help="stack policy: at most this many memory frames (default: what half the free memory holds)")
+
+
+def memory_policies_from_args(args: argparse.Namespace) -> list[str]:
+    """The policy names of --memory-policy (a comma-separated list where the command allows one)."""
+    names = [n.strip() for n in args.memory_policy.split(",") if n.strip()]
+    bad = [n for n in names if n not in MEMORY_POLICIES]
+    if bad or not names:
+        raise InputError(f"--memory-policy: unknown policy {', '.join(bad) or repr(args.memory_policy)}; "
+                         f"choose from {', '.join(MEMORY_POLICIES)}")
+    return names
 
 
 def memory_from_args(args: argparse.Namespace) -> MemoryConfig:
     """The preset named by --memory with the explicitly given flags applied on top."""
     overrides = {n: getattr(args, n) for n in _MEMORY_FIELDS if getattr(args, n) is not None}
+    policies = memory_policies_from_args(args)
+    if len(policies) > 1:
+        raise InputError(f"--memory-policy: give one policy here, got {args.memory_policy!r}")
+    overrides["policy"] = policies[0]
     if args.no_long_term:
         overrides["enable_long_term"] = False
     try:

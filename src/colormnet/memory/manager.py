@@ -16,6 +16,7 @@ import torch
 from colormnet.config import MemoryConfig
 from colormnet.device import autocast
 from colormnet.memory import readout as mm
+from colormnet.memory.policies import make_policy
 from colormnet.memory.confidence import topk_confidence
 from colormnet.memory.store import MemoryStore
 
@@ -33,6 +34,7 @@ class ColorMemory:
         self.working = MemoryStore()
         self.long_term = MemoryStore()
         self.frame_elements = 0  # HW of the 1/16 grid, fixed by the first frame added
+        self.policy = make_policy(cfg)  # what bounds the non-permanent memory (policies.py)
         self.read_confidence: torch.Tensor | None = None  # (1, h, w) of the last read()
 
     @property
@@ -55,7 +57,7 @@ class ColorMemory:
         store.append(key.flatten(2), shrinkage.flatten(2), value[0].flatten(2), flat_sel,
                      None if confidence is None else confidence.reshape(1, 1, hw))
         if not permanent:
-            self._enforce_limits()
+            self.policy.after_write(self)
 
     def clear_propagated(self) -> None:
         """Forget working and long-term memory (a new shot); permanent exemplars stay."""
@@ -81,10 +83,13 @@ class ColorMemory:
             # the (N x M) similarity is built a slice of query positions at a time when it would be large
             step = max(1, self.chunk_elements // mem_key.shape[-1])
             usage = torch.zeros(mem_key.shape[-1], device=mem_key.device)
+            bias = self.policy.similarity_bias(stores)  # (N,) or None
             outs, confs = [], []
             for start in range(0, query.shape[-1], step):
                 sim = mm.similarity(mem_key, mem_shrinkage, query[..., start:start + step],
                                     sel[..., start:start + step])
+                if bias is not None:
+                    sim = sim + bias.view(1, -1, 1)
                 weights, indices = mm.topk_weights(sim, self.cfg.top_k)
                 usage.index_add_(0, indices.flatten(), weights.flatten())
                 outs.append(mm.topk_readout(weights, indices, value))
@@ -98,38 +103,3 @@ class ColorMemory:
                     store.add_usage(usage[start:start + store.size])
                 start += store.size
         return out.view(1, out.shape[0], out.shape[1], h, w)
-
-    def _enforce_limits(self) -> None:
-        cfg, hw = self.cfg, self.frame_elements
-        capacity = (cfg.max_mid_term_frames - 1) * hw  # non-permanent elements
-        if not cfg.enable_long_term:
-            if self.working.size > capacity:  # first in, first out
-                self.working.keep(slice(self.working.size - capacity, None))
-            return
-        if self.working.size < capacity:
-            return
-        keep = (cfg.min_mid_term_frames - 1) * hw
-        room = cfg.max_long_term_elements - cfg.num_prototypes
-        # the authors test ">= room" and then crash in topk(k=0) when it is exactly room
-        if self.long_term.size > room:
-            self._evict_long_term(room)
-        end = self.working.size - keep
-        w = self.working
-        with autocast(w.key.device, None):
-            # the candidates' confidence rides along as one more value channel, so each prototype gets
-            # the affinity-weighted confidence of the candidates it summarises
-            conf = w.confidence[..., :end].to(w.value.dtype).expand(w.value.shape[0], 1, end)
-            key, shrinkage, value = mm.make_prototypes(
-                w.key[..., :end], w.shrinkage[..., :end], w.selection[..., :end],
-                torch.cat([w.value[..., :end], conf], 1), w.usage()[..., :end], cfg.num_prototypes)
-        w.keep(slice(end, None))
-        self.long_term.append(key, shrinkage, value[:, :-1], confidence=value[:1, -1:].float().clamp(0, 1))
-        log.debug("consolidated %d elements into %d prototypes; long-term now %d",
-                  end, key.shape[-1], self.long_term.size)
-
-    def _evict_long_term(self, target: int) -> None:
-        """Drop the least-used long-term elements: keep those whose usage is strictly above the
-        (size - target)-th smallest (ties may remove a few more, as in the authors' code)."""
-        usage = self.long_term.usage().flatten()
-        threshold = torch.topk(usage, k=self.long_term.size - target, largest=False, sorted=True).values[-1]
-        self.long_term.keep(usage > threshold)

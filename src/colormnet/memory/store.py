@@ -12,6 +12,8 @@ class MemoryStore:
     value (G, Cv, N); use_count / life_count (1, 1, N) float32. ``life_count`` starts at 1e-7 so
     usage = use_count / life_count is defined for new elements. confidence (1, 1, N) float32 in [0, 1]:
     how sure the colour an element carries is (1 for exemplars; see :mod:`colormnet.memory.confidence`).
+    ``log_weight`` (1, 1, N) float32: per-element log-weight for policies that weight elements (0 = weight 1;
+    see policies.py).
     """
 
     def __init__(self) -> None:
@@ -22,13 +24,15 @@ class MemoryStore:
         self.use_count: torch.Tensor | None = None
         self.life_count: torch.Tensor | None = None
         self.confidence: torch.Tensor | None = None
+        self.log_weight: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
         return 0 if self.key is None else self.key.shape[-1]
 
     def append(self, key: torch.Tensor, shrinkage: torch.Tensor, value: torch.Tensor,
-               selection: torch.Tensor | None = None, confidence: torch.Tensor | None = None) -> None:
+               selection: torch.Tensor | None = None, confidence: torch.Tensor | None = None,
+               log_weight: torch.Tensor | None = None) -> None:
         """Add elements: key (1, Ck, n), shrinkage (1, 1, n), value (G, Cv, n), selection (1, Ck, n),
         confidence (1, 1, n) (default 1)."""
         n = key.shape[-1]
@@ -36,9 +40,11 @@ class MemoryStore:
         life = torch.full((1, 1, n), 1e-7, device=key.device, dtype=torch.float32)
         conf = (torch.ones(1, 1, n, device=key.device) if confidence is None
                 else confidence.reshape(1, 1, n).to(key.device, torch.float32))
+        lw = (torch.zeros(1, 1, n, device=key.device) if log_weight is None
+              else log_weight.reshape(1, 1, n).to(key.device, torch.float32))
         if self.key is None:
             self.key, self.shrinkage, self.value, self.selection = key, shrinkage, value, selection
-            self.use_count, self.life_count, self.confidence = use, life, conf
+            self.use_count, self.life_count, self.confidence, self.log_weight = use, life, conf, lw
             return
         self.key = torch.cat([self.key, key], -1)
         self.shrinkage = torch.cat([self.shrinkage, shrinkage], -1)
@@ -50,10 +56,11 @@ class MemoryStore:
         self.use_count = torch.cat([self.use_count, use], -1)
         self.life_count = torch.cat([self.life_count, life], -1)
         self.confidence = torch.cat([self.confidence, conf], -1)
+        self.log_weight = torch.cat([self.log_weight, lw], -1)
 
     def keep(self, index: slice | torch.Tensor) -> None:
         """Keep only the elements picked by ``index`` along N (a slice, bool mask or index tensor)."""
-        for name in ("key", "shrinkage", "selection", "value", "use_count", "life_count", "confidence"):
+        for name in ("key", "shrinkage", "selection", "value", "use_count", "life_count", "confidence", "log_weight"):
             tensor = getattr(self, name)
             if tensor is not None:
                 setattr(self, name, tensor[..., index])
