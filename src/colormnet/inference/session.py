@@ -198,7 +198,7 @@ class ColorizationSession:
         else:
             readout = self.memory.read(feats.key, feats.selection)
             confidence = self.memory.read_confidence[0]
-            if self.la_ref is not None:
+            if self.la_ref is not None and model.short_term_attn is not None:
                 # float32 always: few FLOPs, and its 15x15-window softmax feeds the memory readout
                 readout = readout + model.local_attention(feats.key, *self.la_ref)
                 la_weights = model.short_term_attn.weights(feats.key, self.la_ref[0])

@@ -12,7 +12,8 @@ from torch import nn
 
 from colormnet.config import ModelConfig
 from colormnet.model.decoder import Decoder
-from colormnet.model.key_encoder import KeyEncoder, KeyFeatures, KeyProjection
+from colormnet.model.key_encoder import KeyFeatures, KeyProjection
+from colormnet.model.key_variants import make_key_encoder
 from colormnet.model.local_attention import LocalAttention
 from colormnet.model.value_encoder import ValueEncoder
 
@@ -26,10 +27,11 @@ class ColorMNet(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
-        self.key_encoder = KeyEncoder(cfg)
+        self.key_encoder = make_key_encoder(cfg)  # the PVGFE, or an ablation variant
         self.value_encoder = ValueEncoder(cfg)
         self.key_proj = KeyProjection(cfg.key_channels[0], cfg.key_dim)
-        self.short_term_attn = LocalAttention(cfg.key_dim, 2 * cfg.value_dim, cfg.local_window)
+        self.short_term_attn = (LocalAttention(cfg.key_dim, 2 * cfg.value_dim, cfg.local_window)
+                                if cfg.local_window else None)  # None: local attention off (ablation)
         self.decoder = Decoder(cfg)
 
     def encode_key(self, image: torch.Tensor, need_shrinkage: bool = True,
@@ -50,7 +52,10 @@ class ColorMNet(nn.Module):
 
     def local_attention(self, key: torch.Tensor, ref_key: torch.Tensor,
                         ref_value: torch.Tensor) -> torch.Tensor:
-        """LA term: key, ref_key (B, Ck, h, w); ref_value (B, G, Cv, h, w) -> (B, G, Cv, h, w)."""
+        """LA term: key, ref_key (B, Ck, h, w); ref_value (B, G, Cv, h, w) -> (B, G, Cv, h, w)
+        (zeros when the network has no local attention)."""
+        if self.short_term_attn is None:
+            return torch.zeros_like(ref_value)
         b, g, c, h, w = ref_value.shape
         return self.short_term_attn(key, ref_key, ref_value.reshape(b, g * c, h, w)).view(b, g, c, h, w)
 

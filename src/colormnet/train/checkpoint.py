@@ -137,7 +137,15 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
 
 
 def save_model_weights(path: str | Path, model: torch.nn.Module, **meta: Any) -> Path:
-    """Model-only file: ``{"model": state_dict, **meta}`` (readable by ``load_state_dict_file``)."""
+    """Model-only file: ``{"model": state_dict, "model_config": {...}, **meta}`` (readable by
+    ``load_state_dict_file``; the network configuration, when the model has one, lets the inference
+    commands rebuild the same variant from the file: :func:`colormnet.model.variants.config_from_file`)."""
+    from colormnet.config import ModelConfig
+    from colormnet.model.variants import model_config_dict
+
+    cfg = getattr(model, "cfg", None)
+    if isinstance(cfg, ModelConfig):
+        meta = {"model_config": model_config_dict(cfg), **meta}
     return atomic_torch_save({"model": model.state_dict(), **meta}, path)
 
 

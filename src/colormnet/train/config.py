@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from colormnet.config import KEY_ENCODERS
 from colormnet.errors import InputError
 
 MODEL_SIZES = ("full", "tiny")
@@ -74,6 +75,10 @@ class TrainConfig:
             "random" = seeded random initialisation only.
         extra_channel_init: how the ResNet-18 conv1 is widened from 3 to 5 input channels:
             "orthogonal" (random, as XMem/ColorMNet) or "zero".
+        key_encoder, local_window: ablation variants of the network (also written ``model.key_encoder=``,
+            ``model.local_window=``; see :class:`colormnet.config.ModelConfig`): "pvgfe" (the paper's),
+            "resnet", "dino" or "concat"; local-attention window 2 x lambda + 1 (15) or 0 = off. With
+            init=colormnet a variant loads the tensors it shares with the released checkpoint (reported).
     Training forward (see :mod:`colormnet.train.forward`):
         forward: :class:`ForwardConfig` (``forward.num_ref_frames``, ``forward.deep_update_prob``,
             ``forward.top_k``: 0 = plain softmax over all reference elements, the authors' training).
@@ -124,6 +129,8 @@ class TrainConfig:
     resnet18: str = ""
     dinov2: str = ""
     extra_channel_init: str = "orthogonal"
+    key_encoder: str = "pvgfe"
+    local_window: int = 15
 
     forward: ForwardConfig = field(default_factory=ForwardConfig)
 
@@ -167,6 +174,10 @@ class TrainConfig:
             problems.append(f"num_frames={self.num_frames} (need >= 2: frame 0 is the exemplar)")
         if self.crop_size % 112:
             problems.append(f"crop_size={self.crop_size} (need a multiple of 112)")
+        if self.key_encoder not in KEY_ENCODERS:
+            problems.append(f"key_encoder={self.key_encoder!r} (choose one of {', '.join(KEY_ENCODERS)})")
+        if self.local_window < 0 or (self.local_window and self.local_window % 2 != 1):
+            problems.append(f"local_window={self.local_window} (need 0 = off, or odd = 2 x radius + 1)")
         if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.lr_gamma <= 0:
             problems.append("need lr > 0, weight_decay >= 0, grad_clip >= 0, lr_gamma > 0")
         if self.finetune_from < -1:
@@ -253,12 +264,18 @@ def _convert(name: str, value: Any, kind: Any, from_text: bool) -> Any:
     return result
 
 
+MODEL_FIELDS = ("key_encoder", "local_window")
+"""Network fields settable in training, also written ``model.<field>``."""
+
+
 def _apply(values: dict[str, Any], items: dict[str, Any], source: str, from_text: bool,
            cls: type | None = None, prefix: str = "") -> None:
     """Set ``items`` (``name``, dotted ``sub.name`` or nested tables) into the nested dict ``values``."""
     cls = cls or TrainConfig
     types = _field_types(cls)
     for key, value in items.items():
+        if not prefix and key.startswith("model.") and key[len("model."):] in MODEL_FIELDS:
+            key = key[len("model."):]
         name, _, rest = key.partition(".")
         kind = types.get(name)
         nested = kind is not None and dataclasses.is_dataclass(kind)

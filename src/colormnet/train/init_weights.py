@@ -159,9 +159,17 @@ def init_from_dinov2(model: nn.Module, source: str | Path | Mapping[str, torch.T
 
 def init_from_colormnet(model: nn.Module, path: str | Path | None = None) -> InitReport:
     """Strictly load the released ColorMNet checkpoint (``path``, else $COLORMNET_WEIGHTS or the
-    cache; never downloads). Any missing/unexpected/mis-shaped key is a WeightsError."""
+    cache; never downloads). Any missing/unexpected/mis-shaped key is a WeightsError. An ablation
+    variant (``model.cfg.is_variant``) loads the tensors it shares instead, and reports the rest."""
     found = resolve_weights(path or None, download=False)
     sd = load_state_dict_file(found)
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and cfg.is_variant:
+        from colormnet.model.variants import load_shared
+
+        shared = load_shared(model, sd, f"ColorMNet checkpoint {found}")
+        return InitReport(shared.source, loaded=shared.loaded, skipped=shared.skipped,
+                          not_covered=shared.not_covered)
     load_into(model, sd, found)
     report = InitReport(f"ColorMNet checkpoint {found}", loaded=sorted(sd))
     log.info("%s", report.summary())

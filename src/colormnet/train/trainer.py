@@ -20,6 +20,7 @@ from the same index stream; DDP uses NCCL on CUDA and gloo on the CPU; only rank
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from colormnet.device import resolve_device
 from colormnet.errors import InputError, OutputError
 from colormnet.io.atomic import remove_quietly
 from colormnet.model.network import ColorMNet
-from colormnet.models import build_model
+from colormnet.models import build_model, get_model_spec
 from colormnet.train import checkpoint as ck
 from colormnet.train.config import TrainConfig
 from colormnet.train.dataset import VideoDatasetConfig, VideoFrameDataset, max_jump_for
@@ -90,11 +91,16 @@ def seed_everything(seed: int) -> None:
 
 
 def build_train_model(cfg: TrainConfig) -> ColorMNet:
-    """:func:`colormnet.models.build_model` of ``cfg.model`` ("full" = the released shape), randomly
-    initialised from the global generator, with the DINOv2 branch frozen when ``cfg.freeze_dino``."""
-    net = build_model("tiny" if cfg.model == "tiny" else "colormnet", pretrained=False, seed=None)
-    if cfg.freeze_dino:
-        for p in net.key_encoder.network2.parameters():
+    """:func:`colormnet.models.build_model` of ``cfg.model`` ("full" = the released shape) with the variant
+    fields ``key_encoder`` and ``local_window``, randomly initialised from the global generator, with the
+    DINOv2 branch frozen when ``cfg.freeze_dino``."""
+    name = "tiny" if cfg.model == "tiny" else "colormnet"
+    config = dataclasses.replace(get_model_spec(name).config, key_encoder=cfg.key_encoder,
+                                 local_window=cfg.local_window)
+    net = build_model(name, pretrained=False, seed=None, config=config)
+    dino = getattr(net.key_encoder, "network2", None)  # the "resnet" variant has none
+    if cfg.freeze_dino and dino is not None:
+        for p in dino.parameters():
             p.requires_grad_(False)
     return net
 
@@ -103,8 +109,9 @@ def set_training_mode(net: ColorMNet, cfg: TrainConfig) -> None:
     """Whole network in eval mode (``model_eval_mode``, the authors' choice), or train mode with the
     frozen DINOv2 branch kept in eval mode (so its BatchNorm statistics never move)."""
     net.train(not cfg.model_eval_mode)
-    if cfg.freeze_dino:
-        net.key_encoder.network2.eval()
+    dino = getattr(net.key_encoder, "network2", None)
+    if cfg.freeze_dino and dino is not None:
+        dino.eval()
 
 
 def epoch_boundaries(cfg: TrainConfig, schedule: tuple[tuple[float, int], ...]) -> list[int]:
