@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 from colormnet.errors import ColormnetError, Terminated
 
-_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "scenes", "study", "train",
+_COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "inspect", "scenes", "study",
+                             "train",
                              "ui", "weights")
 
 

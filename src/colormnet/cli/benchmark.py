@@ -11,6 +11,7 @@ from colormnet.cli.options import (
     add_memory_arguments,
     lpips_weights_from_args,
     memory_from_args,
+    memory_policies_from_args,
     metrics_from_arg,
 )
 from colormnet.config import OLD_PROTOCOL_NAMES, PROTOCOLS
@@ -33,6 +34,19 @@ NOT meaningful and the report says so.
 
 memory presets (--memory): balanced (the paper's settings), low-memory, quality; the flags below
 override single settings.
+
+analyses (supplement section 5 and Fig. 2): --memory-policy usage,random,decay,stack,recurrent runs
+the protocol once per policy; --sweep NAME=V1,V2,... (repeatable; NAME one of mem_every,
+num_prototypes, max_mid_term_frames, min_mid_term_frames, max_long_term_elements, top_k, decay,
+max_memory_frames, policy_seed) runs it for every value, one parameter at a time, for every policy.
+Each run goes to <OUT>/<policy>/<NAME>=<V>/; the table goes to <OUT>/sweep.json and <OUT>/sweep.md
+and the figure (PSNR and memory against each parameter; needs matplotlib, the 'analysis' extra) to
+<OUT>/sweep.png.
+  colormnet benchmark --data DAVIS/JPEGImages/480p --out sweep/ --sweep mem_every=1,3,5,7 \
+      --sweep num_prototypes=64,128,256 --memory-policy usage,random
+
+trained variants: a weights file written by 'colormnet train' records its network configuration
+(e.g. key_encoder=resnet, local_window=0); --weights FILE builds that variant.
 """
 
 
@@ -53,7 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--recipe-weights", action="store_true",
                    help="deterministic pseudo-random weights (pipeline test only; results not meaningful)")
     add_device_arguments(p)
-    add_memory_arguments(p)
+    add_memory_arguments(p, several_policies=True)
+    a = p.add_argument_group("analyses")
+    a.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="run the protocol for every value of a memory setting (repeatable)")
+    a.add_argument("--no-figure", action="store_true", help="no sweep.png (no matplotlib needed)")
     e = p.add_argument_group("evaluation")
     e.add_argument("--metrics", metavar="LIST", help="comma-separated metrics (see 'colormnet eval --help')")
     add_lpips_argument(e)
@@ -71,13 +89,43 @@ def run(args: argparse.Namespace) -> int:
     from colormnet.device import autocast_dtype, resolve_device
     from colormnet.models import build_model
 
+    policies = memory_policies_from_args(args)
+    several = len(policies) > 1 or bool(args.sweep)
+    if several:
+        from colormnet.sweep import parse_sweeps
+
+        sweeps = parse_sweeps(args.sweep)  # bad --sweep values fail before the model is loaded
+        args.memory_policy = policies[0]
     memory = memory_from_args(args)
+    if several:
+        from colormnet.sweep import sweep_grid
+
+        sweep_grid(memory, policies, sweeps)  # invalid combinations fail before the model is loaded
     device = resolve_device(args.device)
     autocast_dtype(args.precision, device)  # reject fp16 on the CPU before loading anything
     clips = [c.strip() for c in args.clips.split(",") if c.strip()] if args.clips else None
     metrics = metrics_from_arg(args.metrics)
     lpips = lpips_weights_from_args(args.lpips_weights)
-    model = build_model("recipe" if args.recipe_weights else "colormnet", weights=args.weights, device=device)
+    config = None
+    if args.weights:
+        from colormnet.model.variants import config_from_file
+
+        config = config_from_file(args.weights)  # a file from 'colormnet train' records its network shape
+    model = build_model("recipe" if args.recipe_weights else "colormnet", weights=args.weights, device=device,
+                        config=config)
+    if several:
+        from colormnet.sweep import run_sweep
+
+        result = run_sweep(Path(args.data), Path(args.out), model, base=memory, policies=policies, sweeps=sweeps,
+                           overwrite=args.overwrite, figure=not args.no_figure, protocol=args.protocol,
+                           clips=clips, precision=args.precision, metrics=metrics, lpips_weights=lpips,
+                           progress=not args.quiet)
+        if not args.quiet:
+            print(result["markdown"], end="")
+        print(f"
+reports: {result['json_path']}, {result['markdown_path']}"
+              + (f", {result['figure_path']}" if result["figure_path"] else ""))
+        return 0
     report = run_benchmark(Path(args.data), Path(args.out), model, memory=memory, protocol=args.protocol,
                            clips=clips, precision=args.precision, metrics=metrics, lpips_weights=lpips,
                            inception_weights=args.inception_weights, json_path=args.json,

@@ -101,19 +101,22 @@ def _prepare_out_dir(out_root: Path, data_root: Path, clips: dict[str, list[Path
 
 
 def _colorize_clip(model: ColorMNet, frames: Sequence[Path], writer: FrameFolderWriter, *,
-                   options: ColorizeOptions, protocol: str, bar: Any) -> float:
-    """Colourise one clip into ``writer`` with the engine; returns the seconds spent in the network/memory."""
+                   options: ColorizeOptions, protocol: str, bar: Any) -> tuple[float, int]:
+    """Colourise one clip into ``writer`` with the engine; returns the seconds spent in the network/memory
+    and the peak number of memory elements."""
     reader = FrameFolderReader(frames[0].parent)
     if [p.name for p in frames] != reader.names:
         raise InputError(f"frames of {frames[0].parent} changed while running; start again")
     first = next(iter(reader))
     exemplar = Exemplar(first, 0 if protocol == "keyframe" else None, str(frames[0]))
     seconds = 0.0
+    peak_elements = 0
     for name, result in zip(reader.names, iter_colorize(model, reader, [exemplar], options), strict=True):
         seconds += result.seconds
+        peak_elements = max(peak_elements, sum(result.info.memory_sizes.values()))
         writer.write(result.rgb, name)
         bar.update(1)
-    return seconds
+    return seconds, peak_elements
 
 
 def colorize_dataset(data_dir: PathLike, out_dir: PathLike, model: ColorMNet, *,
@@ -133,7 +136,8 @@ def colorize_dataset(data_dir: PathLike, out_dir: PathLike, model: ColorMNet, *,
         overwrite: replace existing clip folders. resume: keep clip folders that already hold every frame.
         progress: show a tqdm bar over all frames.
     Returns:
-        ``{"protocol", "clips": [{"name", "frames", "seconds", "network_seconds", "skipped"}],
+        ``{"protocol", "clips": [{"name", "frames", "seconds", "network_seconds", "peak_memory_elements",
+        "skipped"}],
         "frames", "seconds", "network_seconds", "fps", "network_fps"}`` (skipped clips not counted in times).
     """
     from tqdm.auto import tqdm
@@ -158,11 +162,12 @@ def colorize_dataset(data_dir: PathLike, out_dir: PathLike, model: ColorMNet, *,
             bar.set_postfix_str(name)
             start = time.perf_counter()
             with FrameFolderWriter(out_root / name, overwrite=overwrite, inputs=[data_root / name]) as writer:
-                net = _colorize_clip(model, frames, writer, options=options, protocol=protocol, bar=bar)
+                net, peak_elements = _colorize_clip(model, frames, writer, options=options, protocol=protocol,
+                                                    bar=bar)
             seconds = time.perf_counter() - start
             log.info("clip %s: %d frames in %.1f s", name, len(frames), seconds)
             entries.append({"name": name, "frames": len(frames), "seconds": seconds,
-                            "network_seconds": net, "skipped": False})
+                            "network_seconds": net, "peak_memory_elements": peak_elements, "skipped": False})
     done = [e for e in entries if not e["skipped"]]
     frames_done = sum(e["frames"] for e in done)
     seconds = sum(e["seconds"] for e in done)
