@@ -96,7 +96,7 @@ def test_long_term_eviction_keeps_most_used():
     gen = torch.Generator().manual_seed(3)
     mem.long_term.append(torch.randn(1, CK, 8, generator=gen), torch.ones(1, 1, 8), torch.zeros(2, CV, 8))
     mem.long_term.add_usage(torch.tensor([5.0, 1.0, 7.0, 0.5, 3.0, 2.0, 6.0, 4.0]))
-    mem._evict_long_term(5)
+    mem.policy.evict(mem.long_term, 5)
     assert mem.long_term.size == 5
     torch.testing.assert_close(mem.long_term.use_count.flatten(), torch.tensor([5.0, 7.0, 3.0, 6.0, 4.0]))
 

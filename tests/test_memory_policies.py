@@ -163,3 +163,22 @@ def test_policy_settings_are_validated():
         MemoryConfig(decay=0.0)
     with pytest.raises(ValueError, match="max_memory_frames"):
         MemoryConfig(max_memory_frames=-1)
+
+
+def test_cli_memory_policy_options():
+    import argparse
+
+    from colormnet.cli.options import add_memory_arguments, memory_from_args
+    from colormnet.errors import InputError
+
+    parser = argparse.ArgumentParser()
+    add_memory_arguments(parser)
+    cfg = memory_from_args(parser.parse_args(["--memory-policy", "decay", "--decay", "0.5", "--mem-every", "2"]))
+    assert (cfg.policy, cfg.decay, cfg.mem_every) == ("decay", 0.5, 2)
+    assert memory_from_args(parser.parse_args([])) == MemoryConfig()  # default = the paper's
+    cfg = memory_from_args(parser.parse_args(["--memory-policy", "stack", "--max-memory-frames", "40"]))
+    assert (cfg.policy, cfg.max_memory_frames) == ("stack", 40)
+    with pytest.raises(InputError, match="one policy"):
+        memory_from_args(parser.parse_args(["--memory-policy", "usage,random"]))
+    with pytest.raises(InputError, match="unknown policy"):
+        memory_from_args(parser.parse_args(["--memory-policy", "fifo"]))
