@@ -198,6 +198,8 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> Path:
             ax.set_xticks(list(x), [r["policy"] for r in sel])
             lo = min((r["psnr"] for r in sel if r["psnr"] is not None), default=0)
             ax.set_ylim(bottom=max(0.0, lo - 2))
+            handles = ax.get_legend_handles_labels()[0] + mem_ax.get_legend_handles_labels()[0]
+            ax.legend(handles, ["PSNR", "memory store"], fontsize=7, loc="upper left")
         else:
             for policy in result["policies"]:
                 pr = [r for r in sel if r["policy"] == policy]
@@ -205,10 +207,10 @@ def plot_sweep(result: dict[str, Any], path: str | Path) -> Path:
                 ax.plot(xs, [r["psnr"] for r in pr], "o-", color=colours[policy], label=f"{policy} PSNR")
                 mem_ax.plot(xs, [r["peak_memory_mb"] for r in pr], "s--", color=colours[policy], alpha=0.6)
             ax.set_xlabel(param)
+            ax.legend(fontsize=7, loc="best")
         ax.set_ylabel("PSNR (dB)")
-        mem_ax.set_ylabel("memory store (MB, dashed)")
+        mem_ax.set_ylabel("peak memory store (MB" + (")" if param is None else ", dashed)"))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="best")
     fig.suptitle(f"weights: {Path(str(result['weights'])).name}", fontsize=8)
     fig.tight_layout()
     out = Path(path)
