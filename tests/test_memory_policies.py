@@ -182,3 +182,12 @@ def test_cli_memory_policy_options():
         memory_from_args(parser.parse_args(["--memory-policy", "usage,random"]))
     with pytest.raises(InputError, match="unknown policy"):
         memory_from_args(parser.parse_args(["--memory-policy", "fifo"]))
+
+
+def test_batch_jobs_take_the_policy_options():
+    from colormnet.batch.execute import colorize_kwargs
+    from colormnet.batch.jobs import OPTION_NAMES
+
+    assert {"memory_policy", "policy_seed", "decay", "max_memory_frames"} <= set(OPTION_NAMES)
+    memory = colorize_kwargs({"memory_policy": "decay", "decay": 0.5, "mem_every": 2})["memory"]
+    assert (memory.policy, memory.decay, memory.mem_every) == ("decay", 0.5, 2)

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 _ENCODE_OPTIONS = ("precision", "max_side", "max_frames", "codec", "pix_fmt", "crf", "fps")
 _MEMORY_FLAGS = ("mem_every", "max_mid_term_frames", "min_mid_term_frames", "max_long_term_elements",
-                 "num_prototypes", "top_k")
+                 "num_prototypes", "top_k", "policy_seed", "decay", "max_memory_frames")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ def colorize_kwargs(options: dict) -> dict:
     overrides = {k: options[k] for k in _MEMORY_FLAGS if k in options}
     if options.get("no_long_term"):
         overrides["enable_long_term"] = False
+    if "memory_policy" in options:
+        overrides["policy"] = options["memory_policy"]
     if "memory" in options or overrides:
         base: MemoryConfig = memory_preset(options.get("memory", "balanced"))
         kwargs["memory"] = replace(base, **overrides)

@@ -27,6 +27,7 @@ _OPTION_TYPES: dict[str, type] = {
     "memory": str, "precision": str, "max_side": int, "max_frames": int, "codec": str, "pix_fmt": str, "crf": int,
     "fps": float, "mem_every": int, "max_mid_term_frames": int, "min_mid_term_frames": int,
     "max_long_term_elements": int, "num_prototypes": int, "top_k": int, "no_long_term": bool,
+    "memory_policy": str, "policy_seed": int, "decay": float, "max_memory_frames": int,
 }
 OPTION_NAMES = tuple(_OPTION_TYPES)
 

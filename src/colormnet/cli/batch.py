@@ -21,7 +21,8 @@ manifest (CSV with a header row, or JSON Lines .jsonl):
   Several exemplars: split by ';', or more columns exemplar2, exemplar3, ... Relative inputs and
   exemplars are relative to the manifest, relative outputs to --out. Empty output: OUT/<input name>.
   options: memory, precision, max_side, max_frames, codec, pix_fmt, crf, fps, mem_every, max_mid_term_frames,
-  min_mid_term_frames, max_long_term_elements, num_prototypes, top_k, no_long_term (as KEY=VALUE
+  min_mid_term_frames, max_long_term_elements, num_prototypes, top_k, no_long_term, memory_policy,
+  policy_seed, decay, max_memory_frames (as KEY=VALUE
   separated by spaces or ';', or a JSON object); they override the command-line defaults.
 
 resuming: outputs that exist are skipped (re-running finishes what is missing; --overwrite redoes
