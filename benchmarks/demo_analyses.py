@@ -161,7 +161,10 @@ def evaluate(work: Path) -> None:
         t0 = time.time()
         subprocess.run(_cli("benchmark", *common, "--out", str(res / name), *extra), check=True)
         print(f"{name}: {time.time() - t0:.0f} s; table {res / name / 'sweep.md'}")
-    print(json.dumps({"weights": str(weights)}, indent=1))
+    frame = sorted((work / "val" / "bikes_heldout").glob("*.png"))[30]
+    subprocess.run(_cli("inspect", "features", str(frame), "-o", str(res / "pca.png"), "--weights", str(weights),
+                        "--overwrite"), check=True)
+    print(json.dumps({"weights": str(weights), "pca": str(res / "pca.png")}, indent=1))
 
 
 def main() -> int:
