@@ -122,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
                            progress=not args.quiet)
         if not args.quiet:
             print(result["markdown"], end="")
-        print(f"
-reports: {result['json_path']}, {result['markdown_path']}"
+        print(f"\nreports: {result['json_path']}, {result['markdown_path']}"
               + (f", {result['figure_path']}" if result["figure_path"] else ""))
         return 0
     report = run_benchmark(Path(args.data), Path(args.out), model, memory=memory, protocol=args.protocol,
