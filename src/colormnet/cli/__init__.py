@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from colormnet.errors import ColormnetError, Terminated
 
 _COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "inspect", "scenes", "study",
-                             "train",
-                             "ui", "weights")
+                             "train", "ui", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,8 @@ import torch
 from colormnet.config import MemoryConfig
 from colormnet.device import autocast
 from colormnet.memory import readout as mm
-from colormnet.memory.policies import make_policy
 from colormnet.memory.confidence import topk_confidence
+from colormnet.memory.policies import make_policy
 from colormnet.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
