@@ -11,7 +11,7 @@ from PIL import Image
 
 from colormnet.cli import main
 from colormnet.config import ModelConfig
-from colormnet.eval.features import key_feature_maps, pca_rgb
+from colormnet.inference.features import key_feature_maps, pca_rgb
 from colormnet.model.network import ColorMNet
 from colormnet.train.checkpoint import save_model_weights
 

@@ -24,7 +24,7 @@ import torch
 
 from colormnet.config import MemoryConfig
 from colormnet.errors import InputError, OutputError
-from colormnet.eval.features import matplotlib_pyplot
+from colormnet.inference.features import matplotlib_pyplot
 from colormnet.model.network import ColorMNet
 
 log = logging.getLogger(__name__)

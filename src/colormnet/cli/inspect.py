@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from colormnet.device import resolve_device
-    from colormnet.eval.features import feature_figure, key_feature_maps, matplotlib_pyplot
+    from colormnet.inference.features import feature_figure, key_feature_maps, matplotlib_pyplot
     from colormnet.io.atomic import check_output_path
     from colormnet.io.images import load_frame_rgb
     from colormnet.model.network import ColorMNet
