@@ -114,7 +114,7 @@ def test_cli_benchmark_recipe_label(dataset, tmp_path, monkeypatch, capsys, tiny
     """--recipe-weights reports are labelled not meaningful (model swapped for the tiny one for speed)."""
     calls = {}
 
-    def fake_build(name, *, weights=None, device="cpu"):
+    def fake_build(name, *, weights=None, device="cpu", config=None):
         calls.update(name=name, weights=weights)
         return tiny_model
 
