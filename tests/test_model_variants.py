@@ -85,6 +85,12 @@ def test_trained_weights_file_records_its_variant(tmp_path):
     again = ColorMNet(config_from_file(path))
     load_into(again, load_state_dict_file(path))  # strict
     assert variant_name(cfg) == "concat, no LA"
+    # every command builds through build_model, which rebuilds the recorded variant from the file
+    from colormnet.models import build_model
+
+    built = build_model("colormnet", weights=path)
+    assert built.cfg == cfg
+    assert torch.equal(built.state_dict()["key_proj.key_proj.weight"], net.state_dict()["key_proj.key_proj.weight"])
 
 
 def test_parse_variant():

@@ -76,7 +76,8 @@ def build_model(name: str = "colormnet", *, weights: str | Path | None = None,
     pretrained: False = torch's default initialisation (training from scratch). Random weights are
     drawn after ``torch.manual_seed(seed)`` without disturbing the global generator, or, with
     ``seed=None``, from the global generator as the caller left it.
-    config: another network shape for the ``recipe`` / ``tiny`` entries (or a user file).
+    config: another network shape for the ``recipe`` / ``tiny`` entries (or a user file); by default a
+    weights file written by ``colormnet train`` rebuilds the variant it records (key encoder, LA radius).
     Weights are never loaded twice: the network is built on the ``meta`` device and filled once.
     """
     import torch
@@ -85,6 +86,10 @@ def build_model(name: str = "colormnet", *, weights: str | Path | None = None,
     from colormnet.weights import load_into, load_state_dict_file, resolve_weights
 
     spec = get_model_spec(name)
+    if config is None and weights is not None and pretrained:
+        from colormnet.model.variants import config_from_file
+
+        config = config_from_file(weights)  # a file from 'colormnet train' records its network shape
     if config is not None and spec.source == "checkpoint" and weights is None and pretrained:
         raise InputError(f"model {name!r} has the released checkpoint's shape; a different config needs "
                          "weights=FILE, pretrained=False, or the recipe/tiny models")

@@ -106,13 +106,8 @@ def run(args: argparse.Namespace) -> int:
     clips = [c.strip() for c in args.clips.split(",") if c.strip()] if args.clips else None
     metrics = metrics_from_arg(args.metrics)
     lpips = lpips_weights_from_args(args.lpips_weights)
-    config = None
-    if args.weights:
-        from colormnet.model.variants import config_from_file
-
-        config = config_from_file(args.weights)  # a file from 'colormnet train' records its network shape
-    model = build_model("recipe" if args.recipe_weights else "colormnet", weights=args.weights, device=device,
-                        config=config)
+    # a weights file from 'colormnet train' rebuilds the variant it records (build_model reads it)
+    model = build_model("recipe" if args.recipe_weights else "colormnet", weights=args.weights, device=device)
     if several:
         from colormnet.sweep import run_sweep
 

@@ -89,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
             model = model.to(device)
             label = f"shared {len(report.loaded)}/{len(model.state_dict())} tensors of {Path(source).name}"
         else:
-            cfg = config_from_file(weights) if weights else None
-            model = build_model("recipe" if args.recipe_weights else "colormnet", weights=weights, device=device,
-                                config=cfg)
+            model = build_model("recipe" if args.recipe_weights else "colormnet", weights=weights, device=device)
             label = model.weights_source
             if label == "recipe":
                 label = "recipe weights (NOT meaningful)"
