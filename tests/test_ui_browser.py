@@ -163,7 +163,15 @@ def test_ui_end_to_end(server, tmp_path):
 
         assert any(p.name == "street_colorized.mp4" for p in session_files())
 
-        # run again and cancel: the page says so and no result is left
+        # run again, on a clip long enough that it cannot finish before the click lands, and cancel:
+        # the page says so and no result is left
+        # (a fresh page: leaving the old one deletes that session's result)
+        driver.get(url)
+        wait_for(lambda: not any(p.name == "street_colorized.mp4" for p in session_files()), 60,
+                 "the closed session's result to be deleted")
+        wait_for(lambda: driver.find_elements(By.ID, "run"), 120, "the page")
+        _upload(driver, "input-video", make_clip_with_audio(tmp_path / "long.mp4", n=400))
+        _upload(driver, "exemplars", good)
         driver.find_element(By.ID, "run").click()
         wait_for(lambda: _status(driver).startswith("Frame "), 300, "the second run to progress", interval=0.1)
         driver.find_element(By.ID, "cancel").click()
