@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from colormnet.cli.options import add_memory_arguments
+from colormnet.cli.options import add_memory_arguments, add_weights_arguments
 from colormnet.config import DEFAULT_MAX_SIDE
 
 _EPILOG = """\
@@ -75,10 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--crf", type=int, default=18, help="encoder quality (default 18)")
     g.add_argument("--fps", type=float, default=25.0, help="frame rate for frame-folder inputs")
     add_memory_arguments(p)
-    w = p.add_argument_group("weights")
-    w.add_argument("--weights", metavar="PATH",
-                   help="checkpoint file (default: $COLORMNET_WEIGHTS or cache; on Ray, as seen by each node)")
-    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    w = add_weights_arguments(p, "checkpoint file (default: $COLORMNET_WEIGHTS or cache; on Ray, as seen by each "
+                                 "node)")
     w.add_argument("--model-factory", metavar="MODULE:FUNC",
                    help="build the network with this Python function instead of loading the checkpoint, e.g. "
                         "colormnet.testing.models:tiny_model for a dry run of a cluster set-up (random colours)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from colormnet.cli.options import add_device_arguments, add_memory_arguments, memory_from_args
+from colormnet.cli.options import add_device_arguments, add_memory_arguments, add_weights_arguments, memory_from_args
 from colormnet.cli.scenes import add_detector_arguments, detector_from_args
 from colormnet.config import DEFAULT_MAX_SIDE
 
@@ -110,9 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--crf", type=int, default=18,
                    help="quality for x264/x265/VP9/AV1 (lower = better; 18). MPEG-2/4 use quantizer 2")
     o.add_argument("--fps", type=float, default=25.0, help="frame rate when the input is a frame folder")
-    w = p.add_argument_group("weights")
-    w.add_argument("--weights", metavar="PATH", help="checkpoint file (default: $COLORMNET_WEIGHTS or cache)")
-    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    add_weights_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

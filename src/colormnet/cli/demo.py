@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from colormnet.cli.options import add_device_arguments
+from colormnet.cli.options import add_device_arguments, add_weights_arguments
 
 _EPILOG = """\
 The clip (48 grayscale frames, 384x256, 2 s) is a camera move over scikit-image's CC0 'coffee'
@@ -29,9 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, metavar="N", help="only the first N of the 48 frames")
     p.add_argument("--where", action="store_true", help="print the bundled clip and exemplar paths and exit")
     add_device_arguments(p)
-    w = p.add_argument_group("weights")
-    w.add_argument("--weights", metavar="PATH", help="checkpoint file (default: $COLORMNET_WEIGHTS or cache)")
-    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    add_weights_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

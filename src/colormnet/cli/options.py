@@ -21,6 +21,16 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentG
     return g
 
 
+def add_weights_arguments(parser: argparse.ArgumentParser,
+                          weights_help: str = "checkpoint file (default: $COLORMNET_WEIGHTS or cache)"
+                          ) -> argparse._ArgumentGroup:
+    """--weights PATH and --no-download; returns their group for a command's own weight options."""
+    w = parser.add_argument_group("weights")
+    w.add_argument("--weights", metavar="PATH", help=weights_help)
+    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    return w
+
+
 def add_memory_arguments(parser: argparse.ArgumentParser, several_policies: bool = False) -> None:
     """The memory options; ``several_policies`` lets --memory-policy take a comma-separated list."""
     m = parser.add_argument_group("memory")

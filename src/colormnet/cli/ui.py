@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from colormnet.cli.options import add_weights_arguments
 from colormnet.errors import InputError
 
 _EPILOG = """\
@@ -29,9 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    w = p.add_argument_group("weights")
-    w.add_argument("--weights", metavar="PATH", help="checkpoint file (default: $COLORMNET_WEIGHTS or cache)")
-    w.add_argument("--no-download", action="store_true", help="never download the checkpoint")
+    add_weights_arguments(p)
     # tests and offline demos: build the network with MODULE:FUNC instead of loading the released weights
     p.add_argument("--model-factory", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
