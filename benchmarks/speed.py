@@ -250,13 +250,15 @@ class _Encoder:
 
 def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encoded: list[bytes],
             exemplar_rgb: np.ndarray, warmup: int, memory: MemoryConfig, stages: bool,
-            encode: str) -> dict[str, Any]:
-    """Colourise all frames through the engine; return the summary for one (size, precision)."""
+            encode: str, lookahead: int | None = None) -> dict[str, Any]:
+    """Colourise all frames through the engine; return the summary for one (size, precision).
+    ``lookahead``: the engine's key look-ahead (None: the engine's default, or an older engine)."""
     from colormnet.inference.engine import ColorizeOptions, iter_colorize
     from colormnet.inference.exemplars import Exemplar
 
     device = next(model.parameters()).device
-    options = ColorizeOptions(memory=memory, max_side=0, autocast_dtype=autocast_dtype(precision, device))
+    extra = {} if lookahead is None else {"lookahead": lookahead}  # older engines have no look-ahead
+    options = ColorizeOptions(memory=memory, max_side=0, autocast_dtype=autocast_dtype(precision, device), **extra)
     timer = StageTimer(device)
     hooked = (timer.hook_modules(model) + timer.wrap_functions()) if stages else []
 
@@ -309,6 +311,8 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
         "size": list(size),
         "padded": [-(-size[0] // 112) * 112, -(-size[1] // 112) * 112],
         "precision": precision,
+        "lookahead": getattr(options, "lookahead", None),
+        "lookahead_used": _resolved_lookahead(options, device),
         "frames": n,
         "warmup": warmup,
         "first_frame_s": times[0],
@@ -339,6 +343,14 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
     }
 
 
+def _resolved_lookahead(options: Any, device: torch.device) -> int | None:
+    try:
+        from colormnet.inference.engine import resolve_lookahead
+    except ImportError:
+        return None
+    return resolve_lookahead(options.lookahead, device)
+
+
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -347,16 +359,17 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         s = r["steady"]
-        rows.append([f"{r['size'][0]}x{r['size'][1]}", r["precision"], _fmt(r["first_frame_s"]),
+        rows.append([f"{r['size'][0]}x{r['size'][1]}", r["precision"], str(r.get("lookahead_used", "-")),
+                     _fmt(r["first_frame_s"]),
                      f"{_fmt(s['mean_s'])} (n={s['frames']})", _fmt(s["cpu_mean_s"]), _fmt(s["fps"], 3),
                      _fmt(s["cpu_per_wall"], 2), f"{r['peak_memory']['bytes'] / 2**20:,.0f}"])
-    text = common.markdown_table(["size", "precision", "first frame (s)", "steady s/frame", "CPU s/frame",
+    text = common.markdown_table(["size", "precision", "look-ahead", "first frame (s)", "steady s/frame", "CPU s/frame",
                                   "frames/s", "CPU/wall", "peak memory (MiB)"], rows)
     names = [k for k in dict.fromkeys(k for r in results for k in r["stages_mean_s"])]
     if names:
         order = {name: i for i, (name, *_rest) in enumerate(SPANS + WRAPPED)}
         names.sort(key=lambda k: order.get(k, len(order)))
-        heads = [f"{r['size'][0]}x{r['size'][1]} {r['precision']}" for r in results]
+        heads = [f"{r['size'][0]}x{r['size'][1]} {r['precision']} K={r.get('lookahead_used', '-')}" for r in results]
         rows = [[k] + [f"{_fmt(r['stages_mean_s'].get(k))} / {_fmt(r['stages_cpu_mean_s'].get(k))}"
                        for r in results] for k in names]
         text += ("\nSteady-state seconds per frame by stage, wall / process CPU (nested: key.* are parts "
@@ -373,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                                                           "(frame 0, the exemplar, is one of them; default 2)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--precision", default="fp32", help="fp32,fp16,bf16 list (fp16 needs CUDA)")
+    p.add_argument("--lookahead", help="key look-ahead K list, e.g. 0,4 (each run for every size and "
+                   "precision; 0 = frame by frame; default: the engine's default for the device)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--clip", type=Path, help="frame folder or video to take frames from (default: astronaut pan)")
     p.add_argument("--exemplar", type=Path, help="colour exemplar image (default: the first frame)")
@@ -395,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.warmup < 1 or args.frames < 1:
         p.error("--warmup and --frames must be >= 1 (frame 0, the exemplar, is always warm-up)")
     precisions = [x.strip() for x in args.precision.split(",") if x.strip()]
+    lookaheads: list[int | None] = [int(x) for x in args.lookahead.split(",")] if args.lookahead else [None]
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.flush_denormal and not torch.set_flush_denormal(True):
@@ -419,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             exemplar = _decode(encoded[0])
         for prec in precisions:
-            results.append(run_one(model, size, prec, encoded, exemplar, args.warmup, memory,
-                               not args.no_stages, args.encode))
+            for k in lookaheads:
+                results.append(run_one(model, size, prec, encoded, exemplar, args.warmup, memory,
+                                       not args.no_stages, args.encode, k))
     source_root = Path(colormnet.__file__).resolve().parents[2]
     report = {
         "benchmark": "speed",
@@ -428,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                                           colormnet_source=str(source_root),
                                           colormnet_commit=common.git_commit(source_root)),
         "settings": {"sizes": [list(s) for s in sizes], "frames": args.frames, "warmup": args.warmup,
-                     "precisions": precisions, "model": "tiny" if args.tiny else "full",
+                     "precisions": precisions, "lookaheads": lookaheads, "model": "tiny" if args.tiny else "full",
                      "parameters": sum(p.numel() for p in model.parameters()),
                      "weights": "recipe (deterministic; speed does not depend on the values)",
                      "memory": dataclasses.asdict(memory),

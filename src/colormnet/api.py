@@ -88,7 +88,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                    exemplar_dir: str | Path | None = None, scene_cuts: str = "report",
                    scene_detector: SceneDetectorConfig | None = None, confidence: str | Path | None = None,
                    low_confidence: float = DEFAULT_LOW_CONFIDENCE, bidirectional: bool = False,
-                   report: bool = False) -> Path:
+                   report: bool = False, lookahead: int | None = None) -> Path:
     """Colorize a video file or a folder of frames; returns the output path.
 
     input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
@@ -114,7 +114,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     exemplars and blend both by confidence (about 2x the time; see
     :mod:`colormnet.inference.bidirectional`). ``report``: write the cuts, per-shot confidence and the
     shots whose mean confidence is below ``low_confidence`` to :func:`report_path` (the CLI does by
-    default); they are logged at the end in any case.
+    default); they are logged at the end in any case. ``lookahead``: see
+    :attr:`~colormnet.inference.engine.ColorizeOptions.lookahead` (None: by device).
     """
     input_path = Path(input_path)
     if max_frames is not None and max_frames < 1:
@@ -173,7 +174,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     dev = resolve_device(device)
     try:
         options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev),
-                                  scene_cuts=scene_cuts, scene_detector=scene_detector or SceneDetectorConfig())
+                                  scene_cuts=scene_cuts, scene_detector=scene_detector or SceneDetectorConfig(),
+                                  lookahead=lookahead)
     except ValueError as err:
         raise InputError(str(err)) from None
     if model is None:

@@ -82,6 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run the network with the longer frame side at most this many pixels and "
                         "upsample the colour onto the full-size frame "
                         f"(default {DEFAULT_MAX_SIDE}; 0 = always native)")
+    g.add_argument("--lookahead", type=int, metavar="K",
+                   help="encode the keys of the next K frames in one batch (same output up to float rounding; "
+                        "holds K frames). Default: 4 on CUDA/MPS, 0 (off, frame by frame) on the CPU, where "
+                        "batching does not pay")
     add_memory_arguments(p)
     f = p.add_argument_group("films: shots, confidence, bidirectional pass")
     f.add_argument("--scene-cuts", default="report", choices=["off", "report", "reset"],
@@ -133,6 +137,6 @@ def run(args: argparse.Namespace) -> int:
                          max_frames=args.max_frames, progress=not args.quiet, exemplar_dir=args.exemplar_dir,
                          scene_cuts=args.scene_cuts, scene_detector=detector_from_args(args), confidence=confidence,
                          low_confidence=args.low_confidence, bidirectional=args.bidirectional,
-                         report=not args.no_report)
+                         report=not args.no_report, lookahead=args.lookahead)
     print(out)
     return 0

@@ -4,8 +4,9 @@ Every colorization goes through :func:`iter_colorize`: the file API and CLI
 (:func:`colormnet.api.colorize_video`), the dataset runner (:mod:`colormnet.inference.dataset`),
 training validation and the benchmarks. It checks the exemplars, feeds the frames to a
 :class:`~colormnet.inference.session.ColorizationSession` one at a time (nothing here keeps more than
-the current frame and a one-frame look-ahead, to know which frame is the last), times each step and
-calls the caller's per-frame hook. Large frames run the network at a reduced working size
+the current frame and a one-frame look-ahead, to know which frame is the last, or with the key
+look-ahead ``ColorizeOptions.lookahead`` = K the K frames whose keys are encoded in one batch), times
+each step and calls the caller's per-frame hook. Large frames run the network at a reduced working size
 (``max_side``) and the predicted chroma is upsampled onto the full-resolution luminance.
 """
 
@@ -35,9 +36,14 @@ from colormnet.inference.scenes import (
 )
 from colormnet.inference.session import ColorizationSession, StepInfo
 from colormnet.io.images import is_grayscale_rgb, resize_exemplar
+from colormnet.model.key_encoder import KeyFeatures
 from colormnet.model.network import ColorMNet
 
 log = logging.getLogger(__name__)
+
+DEFAULT_LOOKAHEAD = 4
+"""Frames whose keys are encoded in one batch on CUDA/MPS by default (``lookahead=None``)."""
+
 
 @dataclass(frozen=True)
 class ColorizeOptions:
@@ -46,7 +52,11 @@ class ColorizeOptions:
     colour (off for datasets that feed colour ground truth on purpose);
     scene_cuts: ``off`` (no detection), ``report`` (detect
     and mark cuts, change nothing) or ``reset`` (also start each shot afresh, see
-    :meth:`ColorizationSession.reset_shot`); scene_detector: detector settings."""
+    :meth:`ColorizationSession.reset_shot`); scene_detector: detector settings; lookahead: encode
+    the keys of this many upcoming frames in one batch (the key encoder does not depend on the
+    memory; same output up to float rounding, at most this many frames held), None = by device
+    (:func:`resolve_lookahead`: :data:`DEFAULT_LOOKAHEAD` on CUDA/MPS, 0 = off (frame by frame) on
+    the CPU, where batching does not pay)."""
 
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     max_side: int = DEFAULT_MAX_SIDE
@@ -54,8 +64,11 @@ class ColorizeOptions:
     colour_input_notice: bool = True
     scene_cuts: str = "off"
     scene_detector: SceneDetectorConfig = field(default_factory=SceneDetectorConfig)
+    lookahead: int | None = None
 
     def __post_init__(self) -> None:
+        if self.lookahead is not None and self.lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0 (0 or 1 = frame by frame), got {self.lookahead}")
         if self.scene_cuts not in SCENE_CUT_MODES:
             raise ValueError(f"scene_cuts must be one of {', '.join(SCENE_CUT_MODES)}, got {self.scene_cuts!r}")
 
@@ -138,8 +151,11 @@ class _Timer:
     def __exit__(self, *exc: object) -> None:
         if self.sync is not None:
             self.sync(self.device)
-        self.seconds += time.perf_counter() - self._start
-        self.cpu_seconds += time.process_time() - self._cpu
+        self.add(time.perf_counter() - self._start, time.process_time() - self._cpu)
+
+    def add(self, seconds: float, cpu_seconds: float) -> None:
+        self.seconds += seconds
+        self.cpu_seconds += cpu_seconds
 
 
 def frames_with_cuts(frames: Iterable[np.ndarray], options: ColorizeOptions,
@@ -170,29 +186,25 @@ def colorize_frames(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: S
         yield result.rgb
 
 
-def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
-                  options: ColorizeOptions | None = None, cuts: Collection[int] | None = None, *,
-                  on_frame: FrameHook | None = None
-                  ) -> Iterator[FrameResult]:
-    """:func:`colorize_frames` with the chroma, memory bookkeeping and step time of every frame.
+def resolve_lookahead(lookahead: int | None, device: torch.device) -> int:
+    """Frames whose keys are encoded in one batch: ``lookahead``, or by default
+    :data:`DEFAULT_LOOKAHEAD` on an accelerator and 0 (off: frame by frame) on the CPU, where batching
+    does not pay. 0 and 1 both mean frame by frame."""
+    if lookahead is None:
+        return 0 if device.type in ("cpu", "meta") else DEFAULT_LOOKAHEAD
+    return lookahead
 
-    on_frame: called as ``on_frame(t, result)`` for every frame before it is yielded (progress bars,
-    timing). A keyframe exemplar past the last frame is reported with a warning when the stream ends.
 
-    frames may also be float32 L' maps (H, W) in [-1, 1]. cuts: frames known to start a new shot
-    (instead of detecting them with ``options.scene_cuts``); with ``scene_cuts="reset"`` the session
-    starts afresh at each. Results carry each frame's confidence and whether it starts a shot.
-    """
-    options = options or ColorizeOptions()
-    check_exemplars(exemplars, None, "the input")
-    session = ColorizationSession(model, options.memory, options.autocast_dtype)
+def _prepare_frames(session: ColorizationSession, frames: Iterable[tuple[np.ndarray, bool]],
+                    exemplars: Sequence[Exemplar], options: ColorizeOptions) -> Iterator[_Frame]:
+    """Check each frame, reduce it to L* and the working size (on the session's device); on frame 0
+    encode the free references into the session (timed on frame 0)."""
     device = session.device
     keyframes = {ex.frame: ex for ex in exemplars if ex.is_keyframe}
     references = free_references(exemplars)
     warned_colour = not options.colour_input_notice
-    t = -1
     full_size = size = (0, 0)
-    for t, ((frame, is_cut), is_last) in enumerate(_with_lookahead(frames_with_cuts(frames, options, cuts))):
+    for t, ((frame, is_cut), is_last) in enumerate(_with_lookahead(frames)):
         is_l_map = frame.ndim == 2 and frame.dtype == np.float32
         rgb = None if is_l_map else as_rgb(frame)
         height, width = frame.shape[:2]
@@ -214,35 +226,96 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
             log.warning("the input frames are in colour; only their lightness (CIE L*) is used")
             warned_colour = True
         l_full = frame if is_l_map else lightness_norm(rgb)
-        l_work = _resize_plane(l_full[None], size[::-1])[0]
-        if is_cut and t > 0:
+        l_work = torch.from_numpy(_resize_plane(l_full[None], size[::-1])[0]).to(device)
+        yield _Frame(t, is_last, is_cut, l_full, l_work, keyframes.get(t), timer)
+
+
+def _with_keys(session: ColorizationSession, frames: Iterable[_Frame], lookahead: int
+               ) -> Iterator[tuple[_Frame, KeyFeatures | None]]:
+    """Each frame with its key features encoded ahead in batches of ``lookahead`` frames (None when
+    ``lookahead`` is 1: the session encodes frame by frame). The batch's time is shared evenly by
+    its frames' timers. Holds at most ``lookahead`` frames."""
+    if lookahead <= 1:
+        yield from ((frame, None) for frame in frames)
+        return
+    batch: list[_Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) < lookahead and not frame.is_last:
+            continue
+        timer = _Timer(session.device)
+        with timer:
+            feats = session.encode_keys([f.l_work for f in batch])
+        for f in batch:
+            f.timer.add(timer.seconds / len(batch), timer.cpu_seconds / len(batch))
+        yield from zip(batch, feats, strict=True)
+        batch = []
+
+
+class _Frame(NamedTuple):
+    """One frame, prepared for the session: full-size lightness (and RGB), working-size L' on the device."""
+
+    t: int
+    is_last: bool
+    is_cut: bool
+    l_full: np.ndarray
+    l_work: torch.Tensor
+    exemplar: Exemplar | None
+    timer: _Timer
+
+
+def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
+                  options: ColorizeOptions | None = None, cuts: Collection[int] | None = None, *,
+                  on_frame: FrameHook | None = None
+                  ) -> Iterator[FrameResult]:
+    """:func:`colorize_frames` with the chroma, memory bookkeeping and step time of every frame.
+
+    on_frame: called as ``on_frame(t, result)`` for every frame before it is yielded (progress bars,
+    timing). A keyframe exemplar past the last frame is reported with a warning when the stream ends.
+
+    frames may also be float32 L' maps (H, W) in [-1, 1]. cuts: frames known to start a new shot
+    (instead of detecting them with ``options.scene_cuts``); with ``scene_cuts="reset"`` the session
+    starts afresh at each. Results carry each frame's confidence and whether it starts a shot.
+    With ``options.lookahead`` K > 1 up to K frames are read ahead and their keys encoded in one batch.
+    """
+    options = options or ColorizeOptions()
+    check_exemplars(exemplars, None, "the input")
+    session = ColorizationSession(model, options.memory, options.autocast_dtype)
+    device = session.device
+    lookahead = resolve_lookahead(options.lookahead, device)
+    keyframes = {ex.frame: ex for ex in exemplars if ex.is_keyframe}
+    prepared = _prepare_frames(session, frames_with_cuts(frames, options, cuts), exemplars, options)
+    frames_seen = 0
+    for item, key_features in _with_keys(session, prepared, lookahead):
+        t, timer = item.t, item.timer
+        frames_seen = t + 1
+        height, width = item.l_full.shape
+        if item.is_cut and t > 0:
             if options.scene_cuts == "reset":
                 log.info("frame %d: scene cut, memory reset", t)
                 session.reset_shot()
             else:
                 log.debug("frame %d: scene cut", t)
-        exemplar = keyframes.get(t)
-        l_work = torch.from_numpy(l_work).to(device)
-        if exemplar is not None:
-            ab_full = rgb_to_lab_norm(resize_exemplar(exemplar.rgb, full_size))[1:]
-            ab_work = torch.from_numpy(_resize_plane(ab_full, size[::-1])).to(device)
+        if item.exemplar is not None:
+            ab_full = rgb_to_lab_norm(resize_exemplar(item.exemplar.rgb, (width, height)))[1:]
+            ab_work = torch.from_numpy(_resize_plane(ab_full, tuple(item.l_work.shape))).to(device)
             with timer:
-                session.step(l_work, exemplar_ab=ab_work, is_last=is_last)
+                session.step(item.l_work, exemplar_ab=ab_work, is_last=item.is_last, key_features=key_features)
         else:
             with timer:
-                ab = session.step(l_work, is_last=is_last).cpu().numpy()
+                ab = session.step(item.l_work, is_last=item.is_last, key_features=key_features).cpu().numpy()
             ab_full = _resize_plane(ab, (height, width))
-        result = FrameResult(lab_norm_to_rgb(l_full, ab_full), ab_full, session.last_info, timer.seconds,
+        result = FrameResult(lab_norm_to_rgb(item.l_full, ab_full), ab_full, session.last_info, timer.seconds,
                              timer.cpu_seconds,
                              _resize_plane(session.last_confidence.cpu().numpy()[None], (height, width))[0],
-                             is_cut and t > 0)
+                             item.is_cut and t > 0)
         if on_frame is not None:
             on_frame(t, result)
         yield result
-    frames_seen = t + 1
     for ex in sorted(keyframes.values(), key=lambda e: e.frame):
         if ex.frame >= frames_seen:
             log.warning("exemplar %s for frame %d was never used: the input ended after %d frames "
                         "(0..%d)%s", ex.source, ex.frame, frames_seen, frames_seen - 1,
-                        "; it only served as a free reference" if any(ex is r for r in references) else "")
+                        "; it only served as a free reference" if any(ex is r for r in free_references(exemplars))
+                        else "")
 

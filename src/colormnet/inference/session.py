@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,19 +159,36 @@ class ColorizationSession:
         self.last_memory_t = self.last_deep_update_t = self.t + 1
 
     @torch.inference_mode()
+    def encode_keys(self, l_norms: Sequence[torch.Tensor]) -> list[KeyFeatures]:
+        """Key features of several upcoming frames in one batch (look-ahead; the key encoder does
+        not depend on the session's state). l_norms: (H, W) L' maps at the session's frame size.
+
+        Returns one :class:`KeyFeatures` (B = 1, shrinkage and selection included) per frame, for
+        :meth:`step` ``key_features``; the same numbers as the per-frame encoding up to float rounding.
+        """
+        images = torch.cat([self._prepare(l_norm)[0] for l_norm in l_norms])
+        feats = self._encode_key(images, need_shrinkage=True, need_selection=True)
+        # key/shrinkage/selection may be stored in memory: copies, so no frame keeps the batch alive
+        return [KeyFeatures(feats.key[i:i + 1].clone(), feats.shrinkage[i:i + 1].clone(),
+                            feats.selection[i:i + 1].clone(), feats.g16[i:i + 1], feats.g8[i:i + 1],
+                            feats.g4[i:i + 1]) for i in range(len(l_norms))]
+
+    @torch.inference_mode()
     def step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None = None,
-             is_last: bool = False) -> torch.Tensor:
+             is_last: bool = False, key_features: KeyFeatures | None = None) -> torch.Tensor:
         """Colorize the next frame.
 
         l_norm: (H, W) L' of the frame. exemplar_ab: (2, H, W) a'b' when this frame has a keyframe
         exemplar (its colour version); it is then stored in permanent memory and returned as is.
         is_last: the frame is the video's last (it is then not written to memory, as the authors do).
+        key_features: this frame's features from :meth:`encode_keys` (else they are computed here).
         Returns a'b' (2, H, W) float32 in (-1, 1) on the model's device; its confidence (H, W) in
         [0, 1] is then in :attr:`last_confidence` (see :mod:`colormnet.memory.confidence`).
         """
-        return self._step(l_norm, exemplar_ab, is_last).float()
+        return self._step(l_norm, exemplar_ab, is_last, key_features).float()
 
-    def _step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None, is_last: bool) -> torch.Tensor:
+    def _step(self, l_norm: torch.Tensor, exemplar_ab: torch.Tensor | None, is_last: bool,
+              key_features: KeyFeatures | None = None) -> torch.Tensor:
         self.t += 1
         t, cfg, model = self.t, self.cfg, self.model
         image, pad = self._prepare(l_norm)
@@ -187,7 +205,12 @@ class ColorizationSession:
             due = sync or t - self.last_deep_update_t >= cfg.deep_update_every
             deep_update = is_memory and due and not first_prediction
         decoder_update = not is_last and not first_prediction and not (sync and is_memory)
-        feats = self._encode_key(image, need_shrinkage=is_memory, need_selection=True)
+        if key_features is None:
+            feats = self._encode_key(image, need_shrinkage=is_memory, need_selection=True)
+        elif key_features.shrinkage is None or key_features.selection is None:
+            raise ValueError("key_features must include shrinkage and selection (see encode_keys)")
+        else:
+            feats = key_features  # its shrinkage is unused unless this is a memory frame
         if self.hidden is None:
             self.hidden = model.zero_hidden(feats.key)
 
