@@ -33,10 +33,14 @@ from colormnet.io.atomic import check_output_path
 from colormnet.io.containers import CONTAINERS, check_pix_fmt, output_container, plan_video
 from colormnet.io.frames import FrameFolderReader, FrameFolderWriter
 from colormnet.io.video import VideoInfo, VideoReader, VideoWriter
+from colormnet.io.workers import ReadAhead, WriteBehind
 from colormnet.model.network import ColorMNet
 from colormnet.models import build_model
 
 log = logging.getLogger(__name__)
+
+_IO_DEPTH = 3  # frames decoded ahead of the network / waiting to be encoded, with io_threads
+
 
 def default_output(input_path: str | Path) -> Path:
     """``clip.mp4`` -> ``clip_colorized.mp4``; frame folder ``clip/`` -> ``clip_colorized/``.
@@ -88,7 +92,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                    exemplar_dir: str | Path | None = None, scene_cuts: str = "report",
                    scene_detector: SceneDetectorConfig | None = None, confidence: str | Path | None = None,
                    low_confidence: float = DEFAULT_LOW_CONFIDENCE, bidirectional: bool = False,
-                   report: bool = False, lookahead: int | None = None) -> Path:
+                   report: bool = False, lookahead: int | None = None, io_threads: bool = True) -> Path:
     """Colorize a video file or a folder of frames; returns the output path.
 
     input_path: any FFmpeg-decodable video, or a folder of frames (png/jpg/tif..., natural order).
@@ -102,8 +106,9 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     written under a temporary name and renamed when complete; an existing output is refused unless
     ``overwrite``. ``fps`` only applies to folder -> video. ``max_frames`` processes only the first N
     frames (a preview; audio is cut to match).
-    ``on_frame(done, total, rgb)`` is called after each frame is written (``rgb`` uint8 (H, W, 3));
-    an exception it raises stops the run and no output is left (how the web app cancels).
+    ``on_frame(done, total, rgb)`` is called after each frame is colorized and handed to the writer
+    (``rgb`` uint8 (H, W, 3)); an exception it raises stops the run and no output is left (how the
+    web app cancels).
 
     Films: ``exemplar_dir`` adds every coloured ``<frame>.png`` of a folder as the keyframe exemplar
     of that frame (see ``colormnet scenes``). ``scene_cuts``: ``report`` (detect shot cuts and list
@@ -115,7 +120,9 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     :mod:`colormnet.inference.bidirectional`). ``report``: write the cuts, per-shot confidence and the
     shots whose mean confidence is below ``low_confidence`` to :func:`report_path` (the CLI does by
     default); they are logged at the end in any case. ``lookahead``: see
-    :attr:`~colormnet.inference.engine.ColorizeOptions.lookahead` (None: by device).
+    :attr:`~colormnet.inference.engine.ColorizeOptions.lookahead` (None: by device). ``io_threads``
+    (default): decode and encode on worker threads (:mod:`colormnet.io.workers`), overlapping them
+    with the network; False runs them on the calling thread (for debugging). Same output either way.
     """
     input_path = Path(input_path)
     if max_frames is not None and max_frames < 1:
@@ -196,10 +203,6 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
 
     keyframes = {ex.frame for ex in exs if ex.is_keyframe}
     summary = RunSummary(low_confidence, keyframes)
-    if bidirectional:
-        results = iter_colorize_bidirectional(model, source, exs, options)
-    else:
-        results = iter_colorize(model, source(), exs, options)
     bar = tqdm(total=num_frames, unit="frame", desc=input_path.name, disable=not progress, dynamic_ncols=True)
     try:
         with contextlib.ExitStack() as stack:
@@ -222,19 +225,35 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
             elif conf_path is not None:
                 conf_writer = stack.enter_context(FrameFolderWriter(conf_path, overwrite=overwrite,
                                                                     inputs=(input_path,)))
-            for i, result in enumerate(results):
-                summary.add(result)
-                frame_pts = pts.popleft() if pts else None
+
+            def write(i: int, rgb: np.ndarray, confidence: np.ndarray, frame_pts: int | None) -> None:
                 if to_video:
-                    writer.write(result.rgb, frame_pts)
+                    writer.write(rgb, frame_pts)
                 else:
-                    writer.write(result.rgb, names[i] if names else None)
+                    writer.write(rgb, names[i] if names else None)
                 if conf_writer is not None:
-                    gray = np.round(result.confidence * 255).astype(np.uint8)
+                    gray = np.round(confidence * 255).astype(np.uint8)
                     if conf_to_video:
                         conf_writer.write(np.repeat(gray[:, :, None], 3, axis=2), frame_pts)
                     else:
                         conf_writer.write(gray, names[i] if names else None)
+
+            def frames() -> Iterator[np.ndarray]:  # read ahead on a worker thread, stopped when the run ends
+                return stack.enter_context(ReadAhead(source(), depth=_IO_DEPTH)) if io_threads else source()
+
+            # entered after the outputs, so left before them: pending writes finish (or are dropped) first
+            behind = stack.enter_context(WriteBehind(depth=_IO_DEPTH)) if io_threads else None
+            if bidirectional:
+                results = iter_colorize_bidirectional(model, frames, exs, options)
+            else:
+                results = iter_colorize(model, frames(), exs, options)
+            for i, result in enumerate(results):
+                summary.add(result)
+                frame_pts = pts.popleft() if pts else None
+                if behind is not None:
+                    behind.submit(write, i, result.rgb, result.confidence, frame_pts)
+                else:
+                    write(i, result.rgb, result.confidence, frame_pts)
                 bar.update()
                 if on_frame is not None:
                     on_frame(i + 1, num_frames, result.rgb)

@@ -86,6 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="encode the keys of the next K frames in one batch (same output up to float rounding; "
                         "holds K frames). Default: 4 on CUDA/MPS, 0 (off, frame by frame) on the CPU, where "
                         "batching does not pay")
+    g.add_argument("--no-io-threads", action="store_true",
+                   help="decode and encode on the main thread instead of worker threads that overlap them with "
+                        "the network (same output; for debugging)")
     add_memory_arguments(p)
     f = p.add_argument_group("films: shots, confidence, bidirectional pass")
     f.add_argument("--scene-cuts", default="report", choices=["off", "report", "reset"],
@@ -137,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                          max_frames=args.max_frames, progress=not args.quiet, exemplar_dir=args.exemplar_dir,
                          scene_cuts=args.scene_cuts, scene_detector=detector_from_args(args), confidence=confidence,
                          low_confidence=args.low_confidence, bidirectional=args.bidirectional,
-                         report=not args.no_report, lookahead=args.lookahead)
+                         report=not args.no_report, lookahead=args.lookahead,
+                         io_threads=not args.no_io_threads)
     print(out)
     return 0
