@@ -258,6 +258,8 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
 
     device = next(model.parameters()).device
     extra = {} if lookahead is None else {"lookahead": lookahead}  # older engines have no look-ahead
+    if stages and "output_thread" in getattr(ColorizeOptions, "__dataclass_fields__", {}):
+        extra["output_thread"] = False  # stage timers are per thread of work: keep the colour stages in line
     options = ColorizeOptions(memory=memory, max_side=0, autocast_dtype=autocast_dtype(precision, device), **extra)
     timer = StageTimer(device)
     hooked = (timer.hook_modules(model) + timer.wrap_functions()) if stages else []

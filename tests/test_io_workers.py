@@ -13,6 +13,8 @@ from skimage import data
 
 from colormnet.api import colorize_video
 from colormnet.errors import InputError, OutputError
+from colormnet.inference.engine import ColorizeOptions, iter_colorize
+from colormnet.inference.exemplars import Exemplar
 from colormnet.io.video import VideoReader
 from colormnet.io.workers import ReadAhead, WriteBehind
 from tests.media import make_gray_clip
@@ -156,4 +158,29 @@ def test_colorize_bad_frame_same_error_with_and_without_io_threads(tiny_model, t
         assert not out.exists() and not [p for p in tmp_path.iterdir() if "partial" in p.name]
     assert messages[True] == messages[False]
     assert "3.png could not be decoded" in messages[True]
+    assert _workers() == []
+
+
+def test_engine_output_thread_same_results_in_order(tiny_model):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (30, 40), dtype=np.uint8) for _ in range(7)]
+    exemplars = [Exemplar(data.astronaut(), 0, "astro"), Exemplar(data.coffee(), 4, "coffee")]
+    runs = {}
+    for threaded in (True, False):
+        hooked = []
+        options = ColorizeOptions(max_side=0, output_thread=threaded)
+        runs[threaded] = list(iter_colorize(tiny_model, frames, exemplars, options,
+                                            on_frame=lambda t, r, h=hooked: h.append((t, r))))
+        assert [t for t, _ in hooked] == list(range(7))
+        assert all(r is runs[threaded][t] for t, r in hooked)  # the hook sees what is yielded, in order
+    for a, b in zip(runs[True], runs[False], strict=True):
+        assert a.info == b.info
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+        np.testing.assert_array_equal(a.ab, b.ab)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+    # leaving early (the consumer stops, e.g. a cancelled run) stops the worker
+    results = iter_colorize(tiny_model, frames, exemplars, ColorizeOptions(max_side=0))
+    next(results)
+    assert any(name.startswith("colormnet-output") for name in _workers())
+    results.close()
     assert _workers() == []

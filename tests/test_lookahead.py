@@ -9,6 +9,7 @@ import pytest
 import torch
 from skimage import data
 
+from colormnet.inference.engine import _OUTPUT_DEPTH as OUTPUT_DEPTH
 from colormnet.inference.engine import ColorizeOptions, iter_colorize, resolve_lookahead
 from colormnet.inference.exemplars import Exemplar
 from colormnet.inference.session import ColorizationSession
@@ -86,12 +87,15 @@ def test_lookahead_holds_at_most_k_frames(tiny_model):
             yield f
 
     k = 3
-    seen = []
-    for t, _ in enumerate(iter_colorize(tiny_model, source(), [Exemplar(data.astronaut(), 0, "a")],
-                                        ColorizeOptions(max_side=0, lookahead=k))):
-        seen.append(len(pulled) - t)
-    # frames read but not yet returned: up to k (the batch) + 1 (to know which frame is the last)
-    assert max(seen) == k + 1 and min(seen) >= 1
+    for output_thread, behind in ((False, 0), (True, OUTPUT_DEPTH)):
+        pulled.clear()
+        seen = []
+        options = ColorizeOptions(max_side=0, lookahead=k, output_thread=output_thread)
+        for t, _ in enumerate(iter_colorize(tiny_model, source(), [Exemplar(data.astronaut(), 0, "a")], options)):
+            seen.append(len(pulled) - t)
+        # frames read but not yet returned: up to k (the batch) + 1 (to know which frame is the last),
+        # + those whose output the worker thread is making
+        assert max(seen) == k + 1 + behind and min(seen) >= 1
 
 
 def test_lookahead_option_and_defaults():

@@ -121,8 +121,9 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     shots whose mean confidence is below ``low_confidence`` to :func:`report_path` (the CLI does by
     default); they are logged at the end in any case. ``lookahead``: see
     :attr:`~colormnet.inference.engine.ColorizeOptions.lookahead` (None: by device). ``io_threads``
-    (default): decode and encode on worker threads (:mod:`colormnet.io.workers`), overlapping them
-    with the network; False runs them on the calling thread (for debugging). Same output either way.
+    (default): decode, encode (:mod:`colormnet.io.workers`) and make the full-size output
+    (``ColorizeOptions.output_thread``) on worker threads, overlapping them with the network; False
+    does all of it on the calling thread (for debugging). Same output either way.
     """
     input_path = Path(input_path)
     if max_frames is not None and max_frames < 1:
@@ -182,7 +183,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     try:
         options = ColorizeOptions(memory or MemoryConfig(), max_side, autocast_dtype(precision, dev),
                                   scene_cuts=scene_cuts, scene_detector=scene_detector or SceneDetectorConfig(),
-                                  lookahead=lookahead)
+                                  lookahead=lookahead, output_thread=io_threads)
     except ValueError as err:
         raise InputError(str(err)) from None
     if model is None:
@@ -247,6 +248,7 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
                 results = iter_colorize_bidirectional(model, frames, exs, options)
             else:
                 results = iter_colorize(model, frames(), exs, options)
+            stack.enter_context(contextlib.closing(results))  # its worker thread stops on any exit
             for i, result in enumerate(results):
                 summary.add(result)
                 frame_pts = pts.popleft() if pts else None

@@ -87,8 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "holds K frames). Default: 4 on CUDA/MPS, 0 (off, frame by frame) on the CPU, where "
                         "batching does not pay")
     g.add_argument("--no-io-threads", action="store_true",
-                   help="decode and encode on the main thread instead of worker threads that overlap them with "
-                        "the network (same output; for debugging)")
+                   help="decode, encode and convert the output to RGB on the main thread instead of worker "
+                        "threads that overlap them with the network (same output; for debugging)")
     add_memory_arguments(p)
     f = p.add_argument_group("films: shots, confidence, bidirectional pass")
     f.add_argument("--scene-cuts", default="report", choices=["off", "report", "reset"],

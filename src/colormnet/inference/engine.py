@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -41,6 +43,7 @@ from colormnet.model.network import ColorMNet
 
 log = logging.getLogger(__name__)
 
+_OUTPUT_DEPTH = 2  # frames whose full-size output is being made on the worker thread, at most
 DEFAULT_LOOKAHEAD = 4
 """Frames whose keys are encoded in one batch on CUDA/MPS by default (``lookahead=None``)."""
 
@@ -56,7 +59,9 @@ class ColorizeOptions:
     the keys of this many upcoming frames in one batch (the key encoder does not depend on the
     memory; same output up to float rounding, at most this many frames held), None = by device
     (:func:`resolve_lookahead`: :data:`DEFAULT_LOOKAHEAD` on CUDA/MPS, 0 = off (frame by frame) on
-    the CPU, where batching does not pay)."""
+    the CPU, where batching does not pay); output_thread: make each frame's full-size output
+    (chroma and confidence upsampling, Lab->RGB) on a worker thread while the network runs the next
+    frame (same results, in order; False = on the calling thread)."""
 
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     max_side: int = DEFAULT_MAX_SIDE
@@ -65,6 +70,7 @@ class ColorizeOptions:
     scene_cuts: str = "off"
     scene_detector: SceneDetectorConfig = field(default_factory=SceneDetectorConfig)
     lookahead: int | None = None
+    output_thread: bool = True
 
     def __post_init__(self) -> None:
         if self.lookahead is not None and self.lookahead < 0:
@@ -127,9 +133,10 @@ def _with_lookahead(frames: Iterable) -> Iterator[tuple]:
 class FrameResult(NamedTuple):
     """rgb: uint8 (H, W, 3); ab: float32 (2, H, W) normalised chroma; info: the session's step info;
     seconds / cpu_seconds: wall and process CPU time of the network and memory work of this frame
-    (the session step, and the free references' encoding on frame 0; the device is synchronised, no
-    colour conversion or I/O); confidence: float32 (H, W) in [0, 1] (see :mod:`colormnet.memory.confidence`);
-    is_cut: the frame starts a new shot."""
+    (the session step, its share of a look-ahead key batch, and the free references' encoding on frame
+    0; the device is synchronised, no colour conversion or I/O; process CPU time counts every thread,
+    so it includes what worker threads did meanwhile); confidence: float32 (H, W) in [0, 1] (see
+    :mod:`colormnet.memory.confidence`); is_cut: the frame starts a new shot."""
 
     rgb: np.ndarray
     ab: np.ndarray
@@ -274,6 +281,26 @@ class _Frame(NamedTuple):
     timer: _Timer
 
 
+def _output(item: _Frame, ab: np.ndarray | None, ab_full: np.ndarray | None, confidence: np.ndarray,
+            info: StepInfo) -> FrameResult:
+    """The frame's result at full size from the working-size chroma ``ab`` (2, h, w) (or the exemplar's
+    full-size ``ab_full``) and confidence (h, w)."""
+    height, width = item.l_full.shape
+    if ab_full is None:
+        ab_full = _resize_plane(ab, (height, width))
+    return FrameResult(lab_norm_to_rgb(item.l_full, ab_full), ab_full, info, item.timer.seconds,
+                       item.timer.cpu_seconds, _resize_plane(confidence[None], (height, width))[0],
+                       item.is_cut and item.t > 0)
+
+
+def _emit(t: int, result: FrameResult | Future[FrameResult], on_frame: FrameHook | None) -> FrameResult:
+    if isinstance(result, Future):
+        result = result.result()  # re-raises what the worker raised
+    if on_frame is not None:
+        on_frame(t, result)
+    return result
+
+
 def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Sequence[Exemplar],
                   options: ColorizeOptions | None = None, cuts: Collection[int] | None = None, *,
                   on_frame: FrameHook | None = None
@@ -296,32 +323,42 @@ def iter_colorize(model: ColorMNet, frames: Iterable[np.ndarray], exemplars: Seq
     keyframes = {ex.frame: ex for ex in exemplars if ex.is_keyframe}
     prepared = _prepare_frames(session, frames_with_cuts(frames, options, cuts), exemplars, options)
     frames_seen = 0
-    for item, key_features in _with_keys(session, prepared, lookahead):
-        t, timer = item.t, item.timer
-        frames_seen = t + 1
-        height, width = item.l_full.shape
-        if item.is_cut and t > 0:
-            if options.scene_cuts == "reset":
-                log.info("frame %d: scene cut, memory reset", t)
-                session.reset_shot()
+    # the full-size output of each frame (upsampling, Lab->RGB) is made on a worker thread while the
+    # network runs the next frame; results leave in order, at most _OUTPUT_DEPTH frames behind
+    pool = ThreadPoolExecutor(1, thread_name_prefix="colormnet-output") if options.output_thread else None
+    pending: deque[tuple[int, Future[FrameResult]]] = deque()
+    try:
+        for item, key_features in _with_keys(session, prepared, lookahead):
+            t, timer = item.t, item.timer
+            frames_seen = t + 1
+            height, width = item.l_full.shape
+            if item.is_cut and t > 0:
+                if options.scene_cuts == "reset":
+                    log.info("frame %d: scene cut, memory reset", t)
+                    session.reset_shot()
+                else:
+                    log.debug("frame %d: scene cut", t)
+            ab = ab_full = None
+            if item.exemplar is not None:
+                ab_full = rgb_to_lab_norm(resize_exemplar(item.exemplar.rgb, (width, height)))[1:]
+                ab_work = to_device(_resize_plane(ab_full, tuple(item.l_work.shape)), device)
+                with timer:
+                    session.step(item.l_work, exemplar_ab=ab_work, is_last=item.is_last, key_features=key_features)
             else:
-                log.debug("frame %d: scene cut", t)
-        if item.exemplar is not None:
-            ab_full = rgb_to_lab_norm(resize_exemplar(item.exemplar.rgb, (width, height)))[1:]
-            ab_work = to_device(_resize_plane(ab_full, tuple(item.l_work.shape)), device)
-            with timer:
-                session.step(item.l_work, exemplar_ab=ab_work, is_last=item.is_last, key_features=key_features)
-        else:
-            with timer:
-                ab = session.step(item.l_work, is_last=item.is_last, key_features=key_features).cpu().numpy()
-            ab_full = _resize_plane(ab, (height, width))
-        result = FrameResult(lab_norm_to_rgb(item.l_full, ab_full), ab_full, session.last_info, timer.seconds,
-                             timer.cpu_seconds,
-                             _resize_plane(session.last_confidence.cpu().numpy()[None], (height, width))[0],
-                             item.is_cut and t > 0)
-        if on_frame is not None:
-            on_frame(t, result)
-        yield result
+                with timer:
+                    ab = session.step(item.l_work, is_last=item.is_last, key_features=key_features).cpu().numpy()
+            args = (item, ab, ab_full, session.last_confidence.cpu().numpy(), session.last_info)
+            if pool is None:
+                yield _emit(t, _output(*args), on_frame)
+                continue
+            pending.append((t, pool.submit(_output, *args)))
+            while len(pending) > _OUTPUT_DEPTH:
+                yield _emit(*pending.popleft(), on_frame)
+        while pending:
+            yield _emit(*pending.popleft(), on_frame)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     for ex in sorted(keyframes.values(), key=lambda e: e.frame):
         if ex.frame >= frames_seen:
             log.warning("exemplar %s for frame %d was never used: the input ended after %d frames "
