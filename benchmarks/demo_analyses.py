@@ -93,7 +93,7 @@ def train(work: Path, minutes: float, iterations: int) -> None:
     """Train the tiny network from random weights; stops after ``minutes`` of wall time."""
     out = work / "run"
     overrides = [f"data_root={work / 'train'}", f"out_dir={out}", "model=tiny", "init=random",
-                 "crop_size=112", "num_frames=3", "num_ref_frames=2", "batch_size=2", "num_workers=0",
+                 "crop_size=112", "num_frames=3", "forward.num_ref_frames=2", "batch_size=2", "num_workers=0",
                  f"iterations={iterations}", "lr=1e-3", "weight_decay=0.01", f"lr_milestones={int(iterations * .8)}",
                  "finetune_from=-1", "amp=off", "device=cpu", "log_every=10", "save_every=20",
                  "val_every=0", "tensorboard=false", "loader_chunk=200"]
