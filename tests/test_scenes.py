@@ -80,7 +80,6 @@ def test_exemplar_dir_takes_coloured_keyframes_and_skips_gray_ones(tmp_path, cap
     d.mkdir()
     Image.fromarray(frames[0]).save(d / "000000.png")  # coloured
     Image.fromarray(frames[cut]).convert("L").save(d / f"{cut:06d}.png")  # not coloured yet
-    (d / "shots.json").write_text("{}")
     Image.fromarray(frames[5]).save(d / "notes.png")  # not a frame number
     exs = exemplars_from_dir(d)
     assert [(e.frame, Path(e.source).name) for e in exs] == [(0, "000000.png")]

@@ -111,7 +111,8 @@ def colorize_video(input_path: str | Path, exemplars: Sequence[str | Path | Exem
     web app cancels).
 
     Films: ``exemplar_dir`` adds every coloured ``<frame>.png`` of a folder as the keyframe exemplar
-    of that frame (see ``colormnet scenes``). ``scene_cuts``: ``report`` (detect shot cuts and list
+    of that frame, and the images its ``shots.json`` maps to keyframes (see ``colormnet scenes`` and
+    :func:`~colormnet.inference.exemplars.exemplars_from_dir`). ``scene_cuts``: ``report`` (detect shot cuts and list
     them), ``reset`` (also start each shot afresh: memory, local-attention reference and hidden state
     cleared, exemplars kept) or ``off``. ``confidence``: also write the per-pixel confidence as a
     grayscale video (by suffix) or PNG folder, plus a per-frame CSV beside it

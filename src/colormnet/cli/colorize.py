@@ -13,8 +13,9 @@ _EPILOG = """\
 exemplars:
   -e IMAGE@N   IMAGE is the colour version of frame N (0-based); it is injected when the
                video reaches frame N. IMAGE@0 is the authors' default mode.
-  --exemplar-dir DIR  every coloured DIR/<frame>.png is the keyframe exemplar of that frame
-               (see 'colormnet scenes'); combines with -e.
+  --exemplar-dir DIR  every coloured DIR/<frame>.png is the keyframe exemplar of that frame, and
+               so is each image DIR/shots.json lists for a shot's keyframe (see 'colormnet scenes');
+               combines with -e.
   -e IMAGE     a free reference: any colour picture of the scene, used from the first frame
                (the authors' --FirstFrameIsNotExemplar mode).
   Any number of both kinds can be combined; all of them stay in permanent memory.
@@ -71,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="colour exemplar; repeat for several (see below)")
     p.add_argument("--exemplar-dir", metavar="DIR",
                    help="folder of coloured <frame>.png keyframes (as written by 'colormnet scenes'): each is the "
-                        "exemplar of its frame; gray (uncoloured) ones are skipped")
+                        "exemplar of its frame, as are the images its shots.json maps to keyframes; gray "
+                        "(uncoloured) ones are skipped")
     p.add_argument("-o", "--output",
                    help="output video (.mp4 .m4v .mov .mkv .webm .ts .avi .mpg .mpeg) or folder of PNG "
                         "frames (default: INPUT_colorized.<same suffix> or INPUT_colorized/)")

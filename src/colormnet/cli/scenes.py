@@ -8,12 +8,18 @@ _EPILOG = """\
 output folder:
   shots.json   detector and settings, and per shot: index, first/last frame, start/end time
   shots.csv    the same table
-  NNNNNN.png   the first frame of each shot, named by its frame number (000137.png = frame 137)
+  NNNNNN.png   the keyframe of each shot (--keyframe), named by its frame number (000137.png = frame 137)
 
 colouring a film:
   colormnet scenes film.mp4 -o film_shots/
-  (colour the PNGs in film_shots/ in any image editor, keeping their names)
+  (colour the PNGs in film_shots/ in any image editor, keeping their names; a file saved under
+   another name is found when shots.json's "image" for its shot says so)
   colormnet colorize film.mp4 --exemplar-dir film_shots/ --scene-cuts reset -o film_colour.mp4
+
+--keyframe sharpest picks, per shot, the frame with the highest focus measure: the variance of the
+Laplacian (4-neighbour) of the frame's luma Y = 0.299 R + 0.587 G + 0.114 B at full resolution. It is
+usually not the shot's first frame: colorize with --bidirectional so the frames before it get its
+colours too.
 
 Detection uses PySceneDetect (pip install 'colormnet[scenes]') on each frame's lightness, so a
 colour and a black-and-white copy of a film give the same shots.
@@ -23,11 +29,14 @@ colour and a black-and-white copy of a film give the same shots.
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenes", help="find the shots of a video and write one keyframe per shot",
                        description="Detect shot boundaries (scene cuts) and write a shot list (JSON, CSV) "
-                                   "and the first frame of each shot as PNG, ready to be coloured and used "
+                                   "and one keyframe of each shot as PNG, ready to be coloured and used "
                                    "with 'colorize --exemplar-dir'.",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="video file or folder of frames")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--keyframe", choices=["first", "sharpest"], default="first",
+                   help="which frame of each shot to write: its first (default) or its sharpest (highest "
+                        "variance of the luma's Laplacian)")
     add_detector_arguments(p)
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of a frame-folder input (for times)")
     p.add_argument("--max-frames", type=int, metavar="N", help="only the first N frames")
@@ -62,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from colormnet.shots import find_shots
 
     shots = find_shots(args.input, args.output, config=detector_from_args(args), overwrite=args.overwrite,
-                       fps=args.fps, max_frames=args.max_frames, progress=not args.quiet)
+                       fps=args.fps, max_frames=args.max_frames, progress=not args.quiet, keyframe=args.keyframe)
     for s in shots:
         print(f"shot {s.index:3d}: frames {s.first_frame}-{s.last_frame}  {s.start_timecode} - {s.end_timecode}"
-              f"  {s.image}")
+              f"  keyframe {s.image}")
     print(args.output)
     return 0

@@ -9,6 +9,7 @@ All of them sit in permanent memory, which consolidation and eviction never touc
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -54,26 +55,72 @@ def parse_exemplar(spec: str | Path) -> Exemplar:
     return Exemplar(load_exemplar(path), frame, str(path))
 
 
+SHOT_LIST = "shots.json"
+
+
+def _shot_list_mapping(folder: Path) -> dict[Path, int]:
+    """image path -> keyframe from ``folder/shots.json`` (as written by ``colormnet scenes``: a
+    ``shots`` list of objects with ``keyframe`` and ``image``); InputError naming the file when it is
+    malformed or lists an image that does not exist."""
+    path = folder / SHOT_LIST
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: cannot be read as a shot list ({err}); fix it, or remove it to use the "
+                         "<frame>.png names") from None
+    shots = report.get("shots") if isinstance(report, dict) else None
+    if not isinstance(shots, list):
+        raise InputError(f"{path}: not a shot list (expected an object with a 'shots' list, as written by "
+                         "'colormnet scenes'); fix it, or remove it to use the <frame>.png names")
+    mapping: dict[Path, int] = {}
+    for i, shot in enumerate(shots):
+        frame = shot.get("keyframe") if isinstance(shot, dict) else None
+        image = shot.get("image") if isinstance(shot, dict) else None
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0 or not isinstance(image, str) \
+                or not image:
+            raise InputError(f"{path}: shot {i} needs a 'keyframe' (frame number >= 0) and an 'image' (file "
+                             f"name), got {json.dumps(shot)[:200]}")
+        file = folder / image
+        if not file.is_file():
+            raise InputError(f"{path}: shot {i} lists the keyframe image {file}, which does not exist (keep the "
+                             "names, or change 'image' in the shot list)")
+        if file.resolve() in {p.resolve() for p in mapping}:
+            raise InputError(f"{path}: the image {file} is listed for two shots")
+        mapping[file] = frame
+    return mapping
+
+
 def exemplars_from_dir(folder: str | Path) -> list[Exemplar]:
-    """Keyframe exemplars from a folder of ``<frame>.<ext>`` images (e.g. ``000137.png`` = frame 137,
-    as written by ``colormnet scenes``). Images that are still gray (not coloured yet) and files whose
-    name is not a frame number are skipped with a notice."""
+    """Keyframe exemplars from a folder written by ``colormnet scenes`` and coloured by hand.
+
+    When the folder holds ``shots.json``, each shot's ``image`` is the keyframe exemplar of its
+    ``keyframe`` frame (so renamed files recorded there are found); other images named
+    ``<frame>.<ext>`` (e.g. ``000137.png`` = frame 137) count as well. Images that are still gray (not
+    coloured yet) and files whose name is not a frame number are skipped with a notice."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"exemplar folder {folder} does not exist or is not a folder")
-    found: list[Exemplar] = []
+    listed = _shot_list_mapping(folder) if (folder / SHOT_LIST).exists() else {}
+    listed_files = {p.resolve() for p in listed}
+    candidates: list[tuple[Path, int]] = list(listed.items())
     images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
     for path in sorted(images, key=lambda p: natural_key(p.name)):
-        if not path.stem.isdigit():
-            log.warning("%s: not named <frame number>.<ext>; ignored", path)
+        if path.resolve() in listed_files:
             continue
+        if not path.stem.isdigit():
+            log.warning("%s: not named <frame number>.<ext>%s; ignored", path,
+                        f" nor listed in {SHOT_LIST}" if listed else "")
+            continue
+        candidates.append((path, int(path.stem)))
+    found: list[Exemplar] = []
+    for path, frame in sorted(candidates, key=lambda c: c[1]):
         rgb = load_exemplar(path)
         if is_grayscale_rgb(rgb):
             log.warning("%s: not coloured yet (the image is gray); ignored", path)
             continue
-        found.append(Exemplar(rgb, int(path.stem), str(path)))
+        found.append(Exemplar(rgb, frame, str(path)))
     if not found:
-        raise InputError(f"no coloured <frame>.png exemplar in {folder}: colour the keyframes written by "
+        raise InputError(f"no coloured keyframe exemplar in {folder}: colour the keyframes written by "
                          "'colormnet scenes' (keep their names) first")
     return found
 
