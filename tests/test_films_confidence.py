@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
-import tracemalloc
+import sys
+import types
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from colormnet.api import colorize_video, confidence_csv_path, report_path
+from colormnet.config import MemoryConfig
 from colormnet.inference.bidirectional import iter_colorize_bidirectional
 from colormnet.inference.engine import ColorizeOptions, iter_colorize
 from colormnet.inference.exemplars import Exemplar
@@ -80,27 +84,58 @@ def test_bidirectional_uses_the_late_exemplar_before_it(tiny_model, tmp_path):
         np.testing.assert_array_equal(both[t].rgb, fwd[t].rgb)
 
 
-def _peak_python_memory(tiny_model, n: int) -> int:
-    frame = decoded("bikes", 46, 47, 128, 96)[0]
+def _bytes_held_by(root: object) -> tuple[int, int]:
+    """(torch tensor storage bytes, numpy array bytes) reachable from ``root`` (e.g. a suspended
+    generator: its frame, locals, the objects they hold, ...), each counted once; the walk does not
+    enter modules' globals, classes, code or networks (the weights are not the driver's state)."""
+    module_dicts = {id(vars(m)) for m in list(sys.modules.values()) if hasattr(m, "__dict__")}
+    stop = (types.ModuleType, type, types.CodeType, torch.nn.Module)
+    seen, stack, storages, arrays = set(), [root], {}, {}
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or id(obj) in module_dicts or issubclass(type(obj), stop):
+            continue
+        seen.add(id(obj))
+        if type(obj) is np.ndarray:
+            arrays[id(obj)] = obj.nbytes
+        elif issubclass(type(obj), torch.Tensor):
+            st = obj.untyped_storage()
+            storages[st.data_ptr()] = st.nbytes()
+        else:
+            stack.extend(gc.get_referents(obj))
+    return sum(storages.values()), sum(arrays.values())
+
+
+@pytest.mark.slow
+def test_bidirectional_long_run_holds_nothing_per_frame(tiny_model, tmp_path):
+    # 200 frames, late exemplar at the last one (so the backward pass covers them all), a small memory
+    # that fills within the first frames. The torch tensors and numpy arrays the running driver holds
+    # are counted while its forward pass is at frame 20 and at frame 199: the first pass's chroma and
+    # confidence are on disk (one file per frame), not in memory (at least 3 x 112 x 48 x 2 bytes =
+    # 32 KB per frame, 6.4 MB in all), and nothing grows with the frames done.
+    n, early = 200, 20
+    frame = decoded("bikes", 46, 47, 112, 48)[0]
     ex = [Exemplar(frame, 0, "first"), Exemplar(frame, n - 1, "last")]
+    memory = MemoryConfig(mem_every=2, max_mid_term_frames=4, min_mid_term_frames=2, max_long_term_elements=100,
+                          num_prototypes=16)
+    opts = ColorizeOptions(memory, max_side=0, scene_cuts="off")
 
     def frames():
         rng = np.random.default_rng(0)
         for _ in range(n):
             yield np.clip(frame.astype(np.int16) + rng.integers(-3, 4, frame.shape), 0, 255).astype(np.uint8)
-    tracemalloc.start()
-    for _ in iter_colorize_bidirectional(tiny_model, frames, ex, ColorizeOptions(max_side=0)):
-        pass
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
-
-
-@pytest.mark.slow
-def test_bidirectional_memory_does_not_grow_with_length(tiny_model):
-    # frames, chroma and confidence go to disk: 4x the frames must not need more memory (numpy
-    # allocations are traced; keeping every 128x96 frame's results would add > 2 MB). A first short
-    # run pays the one-time allocations (imports, caches).
-    _peak_python_memory(tiny_model, 3)
-    short, long = _peak_python_memory(tiny_model, 20), _peak_python_memory(tiny_model, 80)
-    assert long < short + 1_000_000, (short, long)
+    samples = {}
+    run = iter_colorize_bidirectional(tiny_model, frames, ex, opts, workdir=tmp_path)
+    for t, res in enumerate(run):
+        if t in (early, n - 1):
+            (store,) = tmp_path.iterdir()
+            stored = sorted(p.name for p in store.glob("b_*.npz"))
+            assert stored == [f"b_{k:07d}.npz" for k in range(n)]  # the whole backward pass, on disk
+            del res
+            samples[t] = _bytes_held_by(run)
+    (tensors_early, arrays_early), (tensors_late, arrays_late) = samples[early], samples[n - 1]
+    assert tensors_early > 0 and arrays_early > 0, samples  # the walk finds the session's memory, the frames
+    assert tensors_early + arrays_early < 1_000_000, samples  # the backward results are not held
+    # nothing per frame: the small memory still fills a little after frame 20 (about 50 KB of keys)
+    assert tensors_late + arrays_late <= tensors_early + arrays_early + 300_000, samples
+    assert not any(tmp_path.iterdir())  # the store is removed at the end
