@@ -6,13 +6,17 @@ network uses; the torch-free list of precision names is :data:`colormnet.config.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import os
+import sys
 
 import torch
 
 from colormnet.config import PRECISIONS
 from colormnet.errors import InputError
 
-__all__ = ["PRECISIONS", "autocast", "autocast_dtype", "model_device", "resolve_device"]
+__all__ = ["PRECISIONS", "autocast", "autocast_dtype", "model_device", "resolve_device", "return_freed_host_memory"]
 
 
 def _mps_available() -> bool:
@@ -58,12 +62,42 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` to ``dtype`` on ``device``'s type; with ``dtype`` None autocast is switched
     off inside (float32 maths even within an outer autocast region). Nothing on the ``meta`` device
-    (shape-only runs such as FLOP counting), which autocast does not know."""
+    (shape-only runs such as FLOP counting), which autocast does not know. The cast weights are
+    not cached for the region: each is used once per stage, and the cache would hold a reduced
+    copy of every weight of the stage until it ends (~250 MB more resident memory)."""
     if device.type == "meta":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None,
+                          cache_enabled=False)
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of the model's (first) parameter."""
     return next(model.parameters()).device
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+HEAP_RETURN_BYTES = 1 << 20
+"""Host allocations of at least this size are mapped and unmapped on their own (see
+:func:`return_freed_host_memory`)."""
+
+
+@functools.cache
+def return_freed_host_memory() -> bool:
+    """Make freed activations go back to the system at once (Linux with glibc; elsewhere a no-op).
+
+    By default glibc raises its mmap threshold up to 32 MiB as large blocks are freed, after which
+    the network's activation maps (1-60 MiB each) come from the heap and freed ones stay resident,
+    fragmented: the process's peak RSS grows by ~250 MiB at 832x480 without holding more data. A
+    fixed threshold of :data:`HEAP_RETURN_BYTES` keeps every large tensor in its own mapping, so
+    RSS follows the tensors alive. An ``MALLOC_MMAP_THRESHOLD_`` set in the environment wins.
+    Returns whether the setting was applied. Called once by the commands that run the network.
+    """
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_RETURN_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, HEAP_RETURN_BYTES))

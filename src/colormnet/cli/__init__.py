@@ -17,6 +17,7 @@ from colormnet.errors import ColormnetError, Terminated
 
 _COMMANDS: tuple[str, ...] = ("batch", "benchmark", "colorize", "demo", "eval", "inspect", "scenes", "study",
                              "train", "ui", "weights")
+_INFERENCE_COMMANDS = frozenset({"batch", "benchmark", "colorize", "demo", "ui"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     rank = f" [rank {os.environ['RANK']}]" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""  # torchrun
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format=f"%(levelname)s{rank}: %(message)s")
+    if args.command in _INFERENCE_COMMANDS:
+        from colormnet.device import return_freed_host_memory
+
+        return_freed_host_memory()  # bounded resident memory while colorizing
     try:
         with _signals_interrupt():
             return int(args.func(args) or 0)

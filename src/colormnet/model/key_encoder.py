@@ -58,20 +58,25 @@ class CrossChannelAttention(nn.Module):
         the full maps: <q/|q|, k/|k|> = <q, k> / (|q| |k|), norms clamped at 1e-12 as F.normalize does.
         """
         b, _, h, w = x.shape
-        x = x.contiguous(memory_format=torch.channels_last)
-        y = y.contiguous(memory_format=torch.channels_last)
 
         def heads(t: torch.Tensor) -> torch.Tensor:  # (B, 2C, H, W) -> (B, heads, HW, d), a view if NHWC
             return t.permute(0, 2, 3, 1).reshape(b, h * w, self.heads, -1).transpose(1, 2)
 
-        q = heads(self.to_q_dw(self.to_q(x)))
+        # the order keeps at most three full-size maps alive (peak memory): x is dropped once q is
+        # made, q and k once the (d x d) attention is, y once v is
+        q = heads(self.to_q_dw(self.to_q(x.contiguous(memory_format=torch.channels_last))))
+        del x
+        y = y.contiguous(memory_format=torch.channels_last)
         k = heads(self.to_k_dw(self.to_k(y)))
-        v = heads(self.to_v_dw(self.to_v(y)))
         q_norm = torch.linalg.vector_norm(q, dim=-2).clamp_min(1e-12)  # (B, heads, d)
         k_norm = torch.linalg.vector_norm(k, dim=-2).clamp_min(1e-12)
         scale = self.temperature / (q_norm[..., :, None] * k_norm[..., None, :])
         attn = ((q.transpose(-2, -1) @ k) * scale).softmax(dim=-1)  # (B, heads, d, d)
+        del q, k
+        v = heads(self.to_v_dw(self.to_v(y)))
+        del y
         out = v @ attn.transpose(-2, -1)  # (B, heads, HW, d)
+        del v
         out = out.transpose(1, 2).reshape(b, h, w, -1).permute(0, 3, 1, 2)
         return self.to_out(out)
 
@@ -139,8 +144,11 @@ class FusionBlock(nn.Module):
         d = self.encode_enc(dino) if scale == 1 else conv3x3_of_upsampled(self.encode_enc, dino, scale)
         d = d.contiguous(memory_format=torch.channels_last)
         feat = feat.contiguous(memory_format=torch.channels_last)
-        out = self.crossattn(self.norm1(d), self.norm2(feat)) + d
-        return F.relu(self.norm3(out)).contiguous()
+        out = self.crossattn(self.norm1(d), self.norm2(feat))
+        del feat
+        out += d
+        del d
+        return F.relu_(self.norm3(out)).contiguous()
 
 
 class DinoBranch(nn.Module):
@@ -194,9 +202,13 @@ class KeyEncoder(nn.Module):
         f8 = self.layer2(f4)
         f16 = self.layer3(f8)
         dino = self.network2(image)
-        g16 = self.fuse1(dino, f16)
-        g8 = self.fuse2(dino, f8, scale=2)
+        del x
+        # largest first, each ResNet map dropped once fused (peak memory)
         g4 = self.fuse3(dino, f4, scale=4)
+        del f4
+        g8 = self.fuse2(dino, f8, scale=2)
+        del f8
+        g16 = self.fuse1(dino, f16)
         return g16, g8, g4
 
 
