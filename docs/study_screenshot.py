@@ -21,6 +21,7 @@ from skimage import color
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.browser import chrome  # noqa: E402
 from tests.media import BUNNY  # noqa: E402
 from tests.study_media import write_clip  # noqa: E402
 
@@ -30,8 +31,6 @@ from colormnet.study.server import StudyServer  # noqa: E402
 
 
 def main() -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     work = Path(tempfile.mkdtemp())
@@ -57,12 +56,7 @@ def main() -> None:
     study = make_study([clip, clip], work / "study", title="Which colorization looks best?")
     server = StudyServer(study, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1180,820",
-                "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--hide-scrollbars"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(executable_path=shutil.which("chromedriver")))
+    driver = chrome(size=(1180, 820), extra_args=["--hide-scrollbars"])
     try:
         driver.get(server.url + "vote?observer=observer-07")
         time.sleep(1.5)

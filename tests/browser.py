@@ -1,7 +1,9 @@
 """Headless Chromium for browser tests: Debian's ``chromium`` + ``chromium-driver`` driven by Selenium.
 
-Nothing is downloaded: the driver path is given explicitly and Selenium Manager is kept offline.
-Tests using :func:`chrome` are skipped when Selenium or the two binaries are missing.
+The one place that finds the browser and starts it (tests use the ``browser`` fixture of
+``tests/conftest.py``; the docs' screenshot scripts call :func:`chrome`). Nothing is downloaded: the
+driver path is given explicitly and Selenium Manager is kept offline. Without Selenium or the two
+binaries the tests are skipped.
 """
 
 from __future__ import annotations
@@ -10,24 +12,39 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("COLORMNET_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = (os.environ.get("COLORMNET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+            or "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("COLORMNET_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-def require_browser() -> None:
-    pytest.importorskip("selenium")
+def browser_missing() -> str | None:
+    """Why no browser test can run here (Selenium or a binary missing), or None."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not Path(binary).is_file():
-            pytest.skip(f"{binary} not found (apt-get install chromium chromium-driver)")
+            return f"{binary} not found (apt-get install chromium chromium-driver)"
+    return None
 
 
-def chrome(download_dir: Path | None = None, size: tuple[int, int] = (1280, 1400)):
-    """A headless Chromium WebDriver (caller quits it)."""
+def require_browser() -> None:
+    """Skip the calling test when :func:`browser_missing` says why."""
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+
+
+def chrome(download_dir: Path | None = None, size: tuple[int, int] = (1280, 1400), profile: Path | None = None,
+           extra_args: Sequence[str] = ()):
+    """A headless Chromium WebDriver (the caller quits it). Videos autoplay muted; ``profile`` is the
+    user-data folder (default: a temporary one of Chromium's)."""
     require_browser()
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or driver
     from selenium import webdriver
@@ -35,14 +52,19 @@ def chrome(download_dir: Path | None = None, size: tuple[int, int] = (1280, 1400
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                f"--window-size={size[0]},{size[1]}"):
+    args = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
+            "--disable-extensions", "--disable-background-networking", "--mute-audio",
+            "--autoplay-policy=no-user-gesture-required", f"--window-size={size[0]},{size[1]}", *extra_args]
+    if profile is not None:
+        args.append(f"--user-data-dir={profile}")
+    for arg in args:
         options.add_argument(arg)
     if download_dir is not None:
         options.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
                                                   "download.prompt_for_download": False})
-    return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    return driver
 
 
 def free_port() -> int:

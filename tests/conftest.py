@@ -52,3 +52,14 @@ def tiny_model():
     from colormnet.models import build_model
 
     return build_model("tiny", seed=0)
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    """Headless Chromium (Debian's chromium + chromium-driver via Selenium; see tests/browser.py), quit after
+    the test; skipped when Selenium or the binaries are missing."""
+    from tests.browser import chrome
+
+    driver = chrome(profile=tmp_path / "chrome-profile")
+    yield driver
+    driver.quit()

@@ -1,10 +1,9 @@
 """`colormnet study`: building the folder, the vote log, the report, and the page in a real headless
-Chromium (Debian's chromium + chromium-driver, driven by Selenium; nothing downloaded)."""
+Chromium (the ``browser`` fixture: Debian's chromium + chromium-driver, driven by Selenium; nothing downloaded)."""
 
 from __future__ import annotations
 
 import csv
-import shutil
 import threading
 import urllib.error
 import urllib.parse
@@ -18,9 +17,6 @@ from colormnet.study.folder import load_study
 from colormnet.study.report import study_report, wilson_interval
 from colormnet.study.votes import VoteLog, read_votes
 from tests.study_media import METHODS, make_study_clips
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture()
@@ -127,25 +123,6 @@ def test_server_shuffles_and_refuses_bad_requests(server):
     req = urllib.request.Request(server.url + server.groups["g01"]["input"], headers={"Range": "bytes=10-19"})
     with urllib.request.urlopen(req) as r:
         assert r.status == 206 and len(r.read()) == 10
-
-
-@pytest.fixture()
-def browser(tmp_path):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,900", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-                f"--user-data-dir={tmp_path / 'chrome-profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 # observer -> method chosen on (the first, the second) clip they are shown

@@ -11,11 +11,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colormnet.api import colorize_video
+from colormnet.api import colorize_video, report_path
 from colormnet.errors import InputError
 from colormnet.io.frames import list_frames
 from colormnet.io.video import probe
-from colormnet.ui.jobs import Job, JobState, extract_frames, format_duration, load_exemplars, parse_exemplar_frames
+from colormnet.ui.jobs import (
+    Job,
+    JobState,
+    describe_report,
+    extract_frames,
+    format_duration,
+    load_exemplars,
+    parse_exemplar_frames,
+    read_report,
+)
 from tests.media import make_gray_clip
 
 
@@ -87,6 +96,45 @@ def test_progress_text():
         "Error: exemplar x.png is not an image"
     assert JobState("done", done=8, total=8, elapsed=3725).describe().startswith("Done: 8 frames in 1:02:05")
     assert format_duration(59.6) == "1:00"
+
+
+def _report(mode="reset", cuts=(20,), detector=True, suggestions=()):
+    return {"scene_cut_mode": mode, "scene_cuts": list(cuts), "scene_detector": {"detector": "x"} if detector else None,
+            "confidence": {"low_confidence_threshold": 0.5, "mean": 0.4567},
+            "would_benefit_from_exemplar": list(suggestions)}
+
+
+def test_run_report_text():
+    shot = {"index": 1, "first_frame": 20, "last_frame": 39, "mean_confidence": 0.3123,
+            "suggested_exemplar_frame": 25, "low_frames": [[20, 30], [33, 33]]}
+    text = describe_report(_report(suggestions=[shot]))
+    assert text.split("\n\n") == [
+        "**Scene cuts** at frame 20 (memory reset there).",
+        "**Frames that would benefit from an exemplar** (shots whose mean confidence is below 0.5; the whole run's "
+        "is 0.46):",
+        "- shot 1: frames 20-39, mean confidence 0.31; colour frame **25** (low: 20-30, 33)"]
+    assert describe_report(_report("report", cuts=(5, 9))).startswith(
+        "**Scene cuts** at frames 5, 9 (reported only).\n\n**Confidence:** every shot's mean confidence is at "
+        "least 0.5; the whole run's is 0.46; no exemplar needed.")
+    assert describe_report(_report(cuts=())).startswith("**Scene cuts:** none found.")
+    assert describe_report(_report("off", cuts=(), detector=False)).startswith("**Scene cuts:** off.")
+    assert "PySceneDetect is not installed" in describe_report(_report("report", cuts=(), detector=False))
+    assert describe_report(None).startswith("(No run report")
+
+
+def test_run_report_text_from_a_real_report(tiny_model, tmp_path):
+    """The keys the page reads are the ones colorize_video writes."""
+    clip = make_gray_clip(tmp_path / "clip.mp4", n=4, w=40, h=24)
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.full((24, 40, 3), 128, np.uint8)).save(ref)
+    out = colorize_video(clip, [f"{ref}@0"], tmp_path / "out.mp4", model=tiny_model, device="cpu", progress=False,
+                         scene_cuts="off", low_confidence=1.01, report=True)
+    report = read_report(report_path(out))
+    text = describe_report(report)
+    assert text.startswith("**Scene cuts:** off.\n\n**Frames that would benefit from an exemplar** (shots whose "
+                           f"mean confidence is below 1.01; the whole run's is {report['confidence']['mean']:.2f}):")
+    assert "- shot 0: frames 0-3," in text
+    assert read_report(tmp_path / "missing.json") is None
 
 
 @pytest.fixture()

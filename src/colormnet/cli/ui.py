@@ -14,8 +14,11 @@ from colormnet.errors import InputError
 
 _EPILOG = """\
 The page takes a video (audio kept) or a .zip/.tar of frames and one or more colour exemplars,
-shows progress (frames, fps, time left) and the first coloured frames while it runs, and offers
-the result for download. One job runs at a time on the device; other users wait in the queue.
+with colorize's options (memory preset, precision, max side, scene cuts off/report/reset and the
+shot detector, confidence output and threshold), shows progress (frames, fps, time left) and the
+first coloured frames while it runs, and offers the result for download with its run report (and
+the confidence video and CSV when asked for); the scene cuts found and the shots that would benefit
+from an exemplar are listed on the page. One job runs at a time on the device; other users wait in the queue.
 Uploads and results are deleted when a browser tab closes and when the server stops.
 
 Serving on 0.0.0.0 makes the app reachable from other machines: anyone who can reach the port can

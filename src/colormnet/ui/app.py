@@ -23,14 +23,25 @@ from typing import Any
 import gradio as gr
 import torch
 
-from colormnet.api import colorize_video, default_output
+from colormnet.api import colorize_video, confidence_csv_path, default_output, report_path
 from colormnet.config import DEFAULT_MAX_SIDE, MEMORY_PRESETS, PRECISIONS, memory_preset
 from colormnet.device import autocast_dtype
 from colormnet.errors import ColormnetError, InputError
+from colormnet.inference.scenes import DETECTORS, SCENE_CUT_MODES, SceneDetectorConfig, scenedetect_available
+from colormnet.inference.summary import DEFAULT_LOW_CONFIDENCE
 from colormnet.io.frames import list_frames
 from colormnet.io.video import probe
 from colormnet.model.network import ColorMNet
-from colormnet.ui.jobs import ARCHIVE_SUFFIXES, Job, device_lock, extract_frames, is_archive, load_exemplars
+from colormnet.ui.jobs import (
+    ARCHIVE_SUFFIXES,
+    Job,
+    describe_report,
+    device_lock,
+    extract_frames,
+    is_archive,
+    load_exemplars,
+    read_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,25 +155,33 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
             sessions[key] = UISession(work_root / f"session-{uuid.uuid4().hex[:12]}")
         return sessions[key]
 
-    def run(video, exemplar_files, frames_text, memory, precision, max_side, max_frames, fps,
-            request: gr.Request) -> Iterator[tuple]:
+    def run(video, exemplar_files, frames_text, memory, precision, max_side, max_frames, fps, scene_cuts,
+            detector, confidence, low_confidence, request: gr.Request) -> Iterator[tuple]:
         session = session_for(request)
         workdir = session.new_workdir()
         try:
             autocast_dtype(precision, device)
+            detector_config = SceneDetectorConfig(detector=detector or "adaptive")
+            if scene_cuts not in SCENE_CUT_MODES:
+                raise InputError(f"scene cuts must be one of {', '.join(SCENE_CUT_MODES)}, got {scene_cuts!r}")
+            low = DEFAULT_LOW_CONFIDENCE if low_confidence is None else float(low_confidence)
             prepared = _Prepared(video, exemplar_files, frames_text, max_frames, workdir)
-        except ColormnetError as err:
+        except (ColormnetError, ValueError) as err:
             session.uploads.update(_as_paths(video) + _as_paths(exemplar_files))
-            yield f"Error: {err}", [], None, None
+            yield f"Error: {err}", [], None, None, None
             return
         session.uploads.update(prepared.uploads)
+        out = prepared.output
+        conf_path = out.with_name(f"{out.stem}_confidence.mp4") if confidence else None
 
         def work(on_frame) -> Path:
             try:
-                return colorize_video(prepared.input, prepared.exemplars, prepared.output, model=model,
+                return colorize_video(prepared.input, prepared.exemplars, out, model=model,
                                       device=str(device), precision=precision, memory=memory_preset(memory),
                                       max_side=int(max_side or 0), fps=float(fps or 25),
-                                      max_frames=prepared.max_frames, progress=False, on_frame=on_frame)
+                                      max_frames=prepared.max_frames, progress=False, on_frame=on_frame,
+                                      scene_cuts=scene_cuts, scene_detector=detector_config,
+                                      confidence=conf_path, low_confidence=low, report=True)
             except ColormnetError as err:
                 raise type(err)(prepared.shorten(str(err))) from None
 
@@ -174,10 +193,16 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
             previews = [str(p) for p in state.previews] if state.previews != shown else gr.skip()
             shown = state.previews
             if state.finished:
-                out = str(state.output) if state.output else None
-                yield status, [str(p) for p in state.previews], out, out
+                result = str(state.output) if state.output else None
+                extras = None
+                if state.output is not None:
+                    report = report_path(state.output)
+                    status = f"{status}\n\n{describe_report(read_report(report))}"
+                    files = ([conf_path, confidence_csv_path(conf_path)] if conf_path else []) + [report]
+                    extras = [str(p) for p in files if p.is_file()]
+                yield status, [str(p) for p in state.previews], result, result, extras
                 return
-            yield status, previews, None, None
+            yield status, previews, None, None, None
             time.sleep(_UPDATE_INTERVAL)
 
     def cancel(request: gr.Request) -> str:
@@ -204,7 +229,7 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
                 frames = gr.Textbox(value="0", label="Frame number of each exemplar (in upload order)",
                                     info="e.g. '0' or '0, 120, -'. Empty or '-' = a free reference used from "
                                          "the start.", elem_id="exemplar-frames")
-                with gr.Accordion("Options", open=False):
+                with gr.Accordion("Options", open=False, elem_id="options"):
                     memory = gr.Dropdown(list(MEMORY_PRESETS), value="balanced", label="Memory preset",
                                          info="balanced = the paper; low-memory for long/large clips; quality "
                                               "is slower")
@@ -215,6 +240,24 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
                     max_frames = gr.Number(0, precision=0, minimum=0, label="Only the first N frames",
                                            info="0 = all frames")
                     fps = gr.Number(25, minimum=1, label="Frame rate of a frame archive")
+                with gr.Accordion("Films: scene cuts and confidence", open=False, elem_id="films-options"):
+                    has_detector = scenedetect_available()
+                    scene_cuts = gr.Radio(list(SCENE_CUT_MODES), value="report" if has_detector else "off",
+                                          label="Scene cuts", elem_id="scene-cuts",
+                                          info="report: find shot cuts and list them; reset: also start each shot "
+                                               "afresh (memory cleared, exemplars kept); off: no detection"
+                                               + ("" if has_detector else ". Not installed on this server: "
+                                                  "pip install 'colormnet[scenes]'"))
+                    detector = gr.Radio(list(DETECTORS), value="adaptive", label="Shot detector",
+                                        elem_id="detector",
+                                        info="adaptive: robust to camera motion; content: absolute change")
+                    confidence = gr.Checkbox(False, label="Confidence video and per-frame CSV",
+                                             elem_id="confidence",
+                                             info="white = sure; offered for download beside the result")
+                    low_confidence = gr.Number(DEFAULT_LOW_CONFIDENCE, minimum=0, maximum=1,
+                                               label="Low-confidence threshold",
+                                               info="shots whose mean confidence is below this are listed as "
+                                                    "needing an exemplar")
                 with gr.Row():
                     run_button = gr.Button("Colorize", variant="primary", elem_id="run")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
@@ -225,8 +268,11 @@ def build_app(model: ColorMNet, device: torch.device, work_root: Path, *, model_
                                      elem_id="preview")
                 result_video = gr.Video(label="Result", elem_id="result-video", interactive=False)
                 result_file = gr.File(label="Download the result", elem_id="result-file", interactive=False)
-        run_button.click(run, [video, exemplars, frames, memory, precision, max_side, max_frames, fps],
-                         [status, preview, result_video, result_file], concurrency_limit=1,
+                extras_file = gr.File(label="Run report (JSON), and the confidence video and CSV when asked for",
+                                      file_count="multiple", elem_id="result-extras", interactive=False)
+        inputs = [video, exemplars, frames, memory, precision, max_side, max_frames, fps, scene_cuts, detector,
+                  confidence, low_confidence]
+        run_button.click(run, inputs, [status, preview, result_video, result_file, extras_file], concurrency_limit=1,
                          concurrency_id=f"device-{device}", show_progress="minimal")
         cancel_button.click(cancel, None, status, queue=False, show_progress="hidden")
         app.unload(close)

@@ -7,6 +7,7 @@ work folder, which :meth:`Job.discard` removes.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tarfile
@@ -139,6 +140,51 @@ def format_duration(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def read_report(path: Path) -> dict | None:
+    """The run report :func:`colormnet.api.colorize_video` wrote (``report=True``); None if unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        log.warning("run report %s not readable: %s", path, err)
+        return None
+
+
+def _frame_runs(runs: Sequence[Sequence[int]]) -> str:
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def describe_report(report: dict | None) -> str:
+    """Markdown for the page from a run report: the scene cuts found and the shots that would benefit from
+    an exemplar (least confident first, with the frame to colour), as the CLI lists them at the end."""
+    if not report:
+        return "(No run report: scene cuts and confidence are not available.)"
+    mode, cuts = report.get("scene_cut_mode", "off"), report.get("scene_cuts") or []
+    if mode == "off":
+        lines = ["**Scene cuts:** off."]
+    elif report.get("scene_detector") is None:
+        lines = ["**Scene cuts:** not detected (PySceneDetect is not installed on this server)."]
+    elif cuts:
+        what = "memory reset there" if mode == "reset" else "reported only"
+        lines = [f"**Scene cuts** at frame{'s' if len(cuts) > 1 else ''} {', '.join(map(str, cuts))} ({what})."]
+    else:
+        lines = ["**Scene cuts:** none found."]
+    conf = report.get("confidence") or {}
+    threshold = conf.get("low_confidence_threshold")
+    mean = f"; the whole run's is {conf['mean']:.2f}" if conf.get("mean") is not None else ""
+    suggestions = report.get("would_benefit_from_exemplar") or []
+    if suggestions:
+        lines.append(f"**Frames that would benefit from an exemplar** (shots whose mean confidence is below "
+                     f"{threshold}{mean}):")
+        lines.append("\n".join(
+            f"- shot {s['index']}: frames {s['first_frame']}-{s['last_frame']}, mean confidence "
+            f"{s['mean_confidence']:.2f}; colour frame **{s['suggested_exemplar_frame']}** "
+            f"(low: {_frame_runs(s.get('low_frames') or [])})" for s in suggestions))
+    else:
+        lines.append(f"**Confidence:** every shot's mean confidence is at least {threshold}{mean}; no exemplar "
+                     "needed.")
+    return "\n\n".join(lines)
 
 
 class JobCancelled(Exception):
