@@ -118,6 +118,15 @@ def _status(driver) -> str:
     return driver.find_element(By.ID, "status").text
 
 
+def _run(driver) -> None:
+    """Press Colorize (a script click: an accordion still unfolding must not move the button under a
+    mouse click) and wait until the page has taken the job."""
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script("arguments[0].click()", driver.find_element(By.ID, "run"))
+    wait_for(lambda: not _status(driver).startswith("Upload a video"), 120, "the page to take the job")
+
+
 def _films_options(driver, scene_cuts: str | None = None, confidence: bool = False) -> None:
     """Open the films accordion, pick a scene-cut mode, tick the confidence box."""
     from selenium.webdriver.common.by import By
@@ -171,7 +180,7 @@ def test_ui_end_to_end(server, browser, tmp_path):
     # a bad exemplar: the CLI's message, naming the file
     _upload(driver, "input-video", clip)
     _upload(driver, "exemplars", bad)
-    driver.find_element(By.ID, "run").click()
+    _run(driver)
     wait_for(lambda: _status(driver).startswith("Error:"), 120, "the error message")
     assert "broken_exemplar.png" in _status(driver) and "server_tmp" not in _status(driver)
     driver.save_screenshot(str(shots / "ui_bad_exemplar.png"))
@@ -182,14 +191,17 @@ def test_ui_end_to_end(server, browser, tmp_path):
     _upload(driver, "input-video", clip)
     _upload(driver, "exemplars", good)
     _films_options(driver, confidence=True)
-    driver.find_element(By.ID, "run").click()
+    _run(driver)
     statuses: list[str] = []
 
     def progressed():
         statuses.append(_status(driver))
         return "Frame " in statuses[-1] and driver.find_elements(By.CSS_SELECTOR, "#preview img")
 
-    wait_for(progressed, 300, "progress and a preview", interval=0.1)
+    try:
+        wait_for(progressed, 300, "progress and a preview", interval=0.1)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; last statuses: {statuses[-3:]}") from None
     driver.save_screenshot(str(shots / "ui_running.png"))
     wait_for(lambda: statuses.append(_status(driver)) or statuses[-1].startswith(("Done", "Error")), 600,
              "the run to finish", interval=0.2)
@@ -239,7 +251,7 @@ def test_ui_end_to_end(server, browser, tmp_path):
         Image.fromarray(film[0]).save(first)
         _upload(driver, "exemplars", first)
         _films_options(driver, scene_cuts="reset")
-        driver.find_element(By.ID, "run").click()
+        _run(driver)
         wait_for(lambda: _status(driver).startswith(("Done", "Error")), 600, "the film run to finish")
         status = _status(driver)
         assert status.startswith(f"Done: {len(film)} frames"), status
@@ -260,7 +272,7 @@ def test_ui_end_to_end(server, browser, tmp_path):
     wait_for(lambda: driver.find_elements(By.ID, "run"), 120, "the page")
     _upload(driver, "input-video", make_clip_with_audio(tmp_path / "long.mp4", n=400))
     _upload(driver, "exemplars", good)
-    driver.find_element(By.ID, "run").click()
+    _run(driver)
     wait_for(lambda: _status(driver).startswith("Frame "), 300, "the second run to progress", interval=0.1)
     driver.find_element(By.ID, "cancel").click()
     wait_for(lambda: _status(driver).startswith("Cancelled after"), 120, "the cancel", interval=0.1)
