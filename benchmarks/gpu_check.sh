@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-shot GPU check for a fresh CUDA machine that already has torch (< 8 minutes on an H100/H200 class GPU):
 #   1. pip install -e . (no dependency downloads: --no-deps; the machine may be offline),
-#   2. the GPU-marked tests (pytest -m gpu),
+#   2. the GPU-marked tests (pytest -m gpu; with Ray installed they include the batch run with one Ray actor
+#      per GPU on cuda:0: a local Ray cluster and two tiny clips, 16 s on 2 CPU cores),
 #   3. benchmarks/speed.py at 960x536 (the paper's timing size) for fp32, bf16 and fp16, each with key
 #      look-ahead off (0) and on (4): whole-engine s/frame without per-stage hooks (hooks synchronise the
 #      GPU), then one bf16 run with stages. 4 warm-up + 40 frames: the steady state is whole batches of 4.

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from colormnet.batch.execute import ModelSource
@@ -199,3 +200,63 @@ def test_local_threads_one_per_device(three_clips, tmp_path):
     assert sorted((Path(r.input).name, r.status) for r in got) == [("a.mp4", "done"), ("b.mkv", "done"),
                                                                     ("c.mp4", "failed")]
     assert probe(tmp_path / "o" / "a.mp4").num_frames == 5
+
+
+@pytest.mark.parametrize(("gpus", "jobs", "workers", "plan"), [
+    (0, 3, None, (1, 0)),  # no GPU: one CPU actor
+    (0, 3, 2, (2, 0)),  # --ray-workers on CPU
+    (0, 1, 4, (1, 0)),  # never more actors than jobs
+    (4.0, 10, None, (4, 1)),  # one actor per GPU, each reserving one GPU
+    (4, 2, None, (2, 1)),
+    (2, 10, 1, (1, 1)),  # --ray-workers lowers the count
+    (2, 10, 5, (2, 1)),  # but never above the GPUs (a third actor would wait for a GPU forever)
+])
+def test_actor_plan(gpus, jobs, workers, plan):
+    from colormnet.batch.cluster import plan_actors
+
+    got = plan_actors(gpus, jobs, workers)
+    assert (got.count, got.num_gpus) == plan and got.num_cpus == 1 and got.use_gpu == bool(gpus)
+
+
+def test_actor_device():
+    from colormnet.batch.cluster import actor_device
+
+    assert actor_device(True, True) == "cuda:0"  # the actor's own GPU, whatever its number on the node
+    assert actor_device(True, False) == "cpu"
+    assert actor_device(False, True) == "cpu"
+
+
+def _ray_gpu_run(tmp_path, clips, init: dict):
+    """Run ``clips`` with ``run_batch(ray=True)`` on a local cluster started with ``init``."""
+    ray = pytest.importorskip("ray")
+    out = tmp_path / "out"
+    ray.init(include_dashboard=False, object_store_memory=80 * 2**20, log_to_driver=False, **init)
+    try:
+        return run_batch(jobs_from_inputs(clips, out, {"max_side": 0}), out, source=TINY, ray=True, progress=False)
+    finally:
+        ray.shutdown()
+
+
+def test_ray_gpu_actors_with_declared_gpus(three_clips, tmp_path, monkeypatch):
+    """The GPU-actor path on a CPU machine: a local cluster that declares two GPUs gets two actors, each
+    holding one of them (Ray's GPU ids 0 and 1); with no CUDA device the actors run on the CPU."""
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    if torch.cuda.is_available():
+        pytest.skip("a real GPU is present: test_ray_gpu_actors_on_cuda covers it")
+    results = _ray_gpu_run(tmp_path, three_clips[:2], {"num_cpus": 2, "num_gpus": 2})
+    assert [(r.status, r.frames) for r in results] == [("done", 5), ("done", 4)]
+    assert all(r.worker.split(" ")[0].endswith(":cpu") for r in results)
+    workers = [r.worker for r in results]
+    assert sorted(w.partition(" [")[2] for w in workers) == ["Ray GPU 0]", "Ray GPU 1]"], workers
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_ray_gpu_actors_on_cuda(three_clips, tmp_path, monkeypatch):
+    """On a GPU machine: one actor per GPU, each on cuda:0 of its own GPU."""
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    results = _ray_gpu_run(tmp_path, three_clips[:2], {"num_cpus": 2})
+    assert [(r.status, r.frames) for r in results] == [("done", 5), ("done", 4)], [r.error for r in results]
+    assert all(":cuda:0 [Ray GPU " in r.worker for r in results)
+    actors = {r.worker for r in results}
+    assert len(actors) == min(2, torch.cuda.device_count())

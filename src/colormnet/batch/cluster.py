@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from colormnet.batch.execute import JobResult, ModelSource, run_job
@@ -17,16 +18,52 @@ from colormnet.errors import InputError
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ActorPlan:
+    """The Ray actors of a run: how many, and what each reserves (``num_gpus`` 1 on a GPU cluster, else 0)."""
+
+    count: int
+    num_gpus: int
+    num_cpus: int = 1
+
+    @property
+    def use_gpu(self) -> bool:
+        return self.num_gpus > 0
+
+
+def plan_actors(cluster_gpus: float, jobs: int, workers: int | None = None) -> ActorPlan:
+    """One actor per GPU of the cluster, each reserving one GPU; without GPUs ``workers`` CPU actors
+    (default 1). Never more actors than jobs, nor (on a GPU cluster) than GPUs: an actor waiting for a
+    GPU that never frees would hold its jobs forever."""
+    gpus = int(cluster_gpus)
+    count = workers or max(gpus, 1)
+    if gpus and count > gpus:
+        log.warning("--ray-workers %d: the cluster has %d GPU(s); using %d actors, one per GPU", count, gpus, gpus)
+        count = gpus
+    return ActorPlan(max(1, min(count, jobs)), 1 if gpus else 0)
+
+
+def actor_device(use_gpu: bool, cuda_available: bool) -> str:
+    """The torch device inside an actor: ``cuda:0`` in a GPU actor (Ray sets ``CUDA_VISIBLE_DEVICES`` to
+    the actor's one GPU, which torch then numbers 0), else ``cpu``."""
+    if use_gpu and not cuda_available:
+        log.warning("this Ray actor was given a GPU but torch sees no CUDA device; running on the CPU")
+    return "cuda:0" if use_gpu and cuda_available else "cpu"
+
+
 class _Worker:
     """Ray actor body: builds its model once, then colorizes the jobs it is given."""
 
     def __init__(self, source: ModelSource, use_gpu: bool) -> None:
         import socket
 
+        import ray
         import torch
 
-        self.device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-        self.name = f"{socket.gethostname()}:{self.device}"
+        self.device = actor_device(use_gpu, torch.cuda.is_available())
+        gpu_ids = ray.get_gpu_ids() if use_gpu else []
+        self.name = f"{socket.gethostname()}:{self.device}" + (
+            f" [Ray GPU {','.join(map(str, gpu_ids))}]" if gpu_ids else "")
         self.model, self.load_error = None, ""
         try:
             self.model = source.build(self.device)
@@ -44,8 +81,9 @@ def run_ray(jobs: Sequence[Job], source: ModelSource, *, address: str | None, ov
             init_kwargs: dict[str, Any] | None = None) -> None:
     """Run ``jobs`` on the Ray cluster at ``address`` (None: start a local one for this run).
 
-    One actor per GPU of the cluster (``workers`` overrides the count); on a cluster without GPUs,
-    ``workers`` CPU actors (default 1). A job whose actor dies is reported failed and the actor replaced.
+    One actor per GPU of the cluster, on ``cuda:0`` of its own GPU (``workers`` can lower the count);
+    on a cluster without GPUs, ``workers`` CPU actors (default 1); see :func:`plan_actors`. A job whose
+    actor dies is reported failed and the actor replaced.
     """
     try:
         import ray
@@ -65,16 +103,14 @@ def run_ray(jobs: Sequence[Job], source: ModelSource, *, address: str | None, ov
             raise InputError(f"could not connect to the Ray cluster at {address}: {exc}; start it with "
                              "'ray start --head' or omit the address for a local cluster") from exc
     try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        count = workers or max(gpus, 1)
-        remote_cls = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1)(_Worker)
-        count = min(count, len(jobs)) or 1
-        log.info("Ray: %d %s actor(s) for %d job(s)", count, "GPU" if gpus else "CPU", len(jobs))
+        plan = plan_actors(ray.cluster_resources().get("GPU", 0), len(jobs), workers)
+        remote_cls = ray.remote(num_gpus=plan.num_gpus, num_cpus=plan.num_cpus)(_Worker)
+        log.info("Ray: %d %s actor(s) for %d job(s)", plan.count, "GPU" if plan.use_gpu else "CPU", len(jobs))
 
         def new_actor():
-            return remote_cls.remote(source, bool(gpus))
+            return remote_cls.remote(source, plan.use_gpu)
 
-        idle = [new_actor() for _ in range(count)]
+        idle = [new_actor() for _ in range(plan.count)]
         pending = list(jobs)
         running: dict[Any, tuple[Any, Job]] = {}
         try:
