@@ -64,3 +64,19 @@ def test_device_helpers():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no usable CUDA"):
             resolve_device("cuda")
+
+
+def test_loaded_networks_run_channels_last_with_the_same_outputs(tmp_path):
+    """Weights loaded for inference get the channels_last conv layout; a network filled with the same
+    weights in the default layout gives the same key features (up to float rounding)."""
+    trained = build_model("tiny")
+    torch.save(trained.state_dict(), tmp_path / "w.pth")
+    loaded = build_model("tiny", weights=tmp_path / "w.pth")
+    convs = [m.weight for m in loaded.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                         for w in convs if w.shape[-2:] != (1, 1) and w.shape[1] > 1)
+    image = torch.rand(1, 3, 112, 112, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        a, b = trained.encode_key(image), loaded.encode_key(image)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
