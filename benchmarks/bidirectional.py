@@ -11,8 +11,9 @@ frames, 176x144; not among the clips ``benchmarks/demo_analyses.py`` trains on),
 its first and last frame as keyframe exemplars; mean |ab| error (CIE units) against the true colours
 over the ``--window`` frames just before the late exemplar and over all frames between the two, for
 the forward pass, the backward pass alone and the bidirectional blend, plus diagnostics over the
-window (plain average and per-pixel oracle of the two passes, gray and copied-exemplar references,
-the forward pass with unrelated exemplars, how often the more confident pass is the better one).
+window (plain average, inverse-uncertainty blend and per-pixel oracle of the two passes, gray and
+copied-exemplar references, the forward pass with unrelated exemplars, how often the more confident
+pass is the better one). ``--quality-clip/--quality-frames/--quality-size`` choose another clip.
 ``--weights FILE``: a trained file (``demo_analyses.py train`` writes one; the network shape it
 records is rebuilt); without it the tiny network has random weights and the quality numbers say
 nothing about the method. Results: printed and written to benchmarks/results/bidirectional-*.json.
@@ -77,6 +78,14 @@ def _ab_error(res, truth: np.ndarray) -> float:
     return float(np.abs(res.ab - rgb_to_lab_norm(truth)[1:]).mean() * 110)
 
 
+def _blend(fwd, bwd) -> np.ndarray:
+    """ab blended with weights 1 - c of the other pass: w_f = (1 - c_b) / ((1 - c_f) + (1 - c_b))."""
+    u_f, u_b = 1 - fwd.confidence, 1 - bwd.confidence
+    total = u_f + u_b
+    w_f = np.where(total > 1e-6, u_b / np.where(total > 1e-6, total, 1), 0.5)
+    return w_f * fwd.ab + (1 - w_f) * bwd.ab
+
+
 def quality_run(model: ColorMNet, clip: str, size: tuple[int, int] | None, window: int, start: int,
                 stop: int) -> dict:
     """Forward only, backward only and bidirectional (confidence blend) on a clip's frames start..stop-1,
@@ -106,12 +115,14 @@ def quality_run(model: ColorMNet, clip: str, size: tuple[int, int] | None, windo
     err_f = {t: np.abs(fwd[t].ab - truth[t]).sum(0) for t in near}  # |da| + |db| per pixel
     err_b = {t: np.abs(bwd[t].ab - truth[t]).sum(0) for t in near}
     late_ab = rgb_to_lab_norm(frames[late])[1:]
-    wrong = _frames("bigbuckbunny.mp4", 0, 1, frames[0].shape[1::-1])[0]
-    unrelated = list(iter_colorize(model, frames, [Exemplar(wrong, 0, "bunny"), Exemplar(wrong, late, "bunny")],
-                                   opts))
+    other = "bikes.mp4" if clip == "bigbuckbunny.mp4" else "bigbuckbunny.mp4"
+    wrong = _frames(other, 0, 1, frames[0].shape[1::-1])[0]
+    unrelated = list(iter_colorize(model, frames, [Exemplar(wrong, 0, other), Exemplar(wrong, late, other)], opts))
     diag = {
         "average_of_both_passes": [np.abs((fwd[t].ab + bwd[t].ab) / 2 - truth[t]).mean() * 110 for t in near],
         "per_pixel_oracle_of_both_passes": [np.minimum(err_f[t], err_b[t]).mean() / 2 * 110 for t in near],
+        # weights by the other pass's uncertainty 1 - c (sharper than c_f / (c_f + c_b) when both are near 1)
+        "inverse_uncertainty_blend": [np.abs(_blend(fwd[t], bwd[t]) - truth[t]).mean() * 110 for t in near],
         "gray_ab_0": [np.abs(truth[t]).mean() * 110 for t in near],
         "late_exemplar_ab_copied": [np.abs(truth[t] - late_ab).mean() * 110 for t in near],
         "forward_with_unrelated_exemplars": [_ab_error(unrelated[t], frames[t]) for t in near],
@@ -120,6 +131,7 @@ def quality_run(model: ColorMNet, clip: str, size: tuple[int, int] | None, windo
             np.mean((fwd[t].confidence >= bwd[t].confidence) == (err_f[t] <= err_b[t])) for t in near],
     }
     out["window_diagnostics"] = {k: round(float(np.mean(v)), 3) for k, v in diag.items()}
+    out["unrelated_exemplars"] = f"{other} frame 0"
     return out
 
 
