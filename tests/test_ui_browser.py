@@ -267,8 +267,8 @@ def test_ui_end_to_end(server, browser, tmp_path):
     # the page says so and no result is left
     # (a fresh page: leaving the old one deletes that session's result)
     driver.get(url)
-    wait_for(lambda: not any(p.name == "street_colorized.mp4" for p in session_files()), 60,
-             "the closed session's result to be deleted")
+    wait_for(lambda: not any(p.name.startswith("street_colorized") for p in session_files()), 60,
+             "the closed session's result, report and confidence files to be deleted")
     wait_for(lambda: driver.find_elements(By.ID, "run"), 120, "the page")
     _upload(driver, "input-video", make_clip_with_audio(tmp_path / "long.mp4", n=400))
     _upload(driver, "exemplars", good)
@@ -281,7 +281,7 @@ def test_ui_end_to_end(server, browser, tmp_path):
 
     # closing the tab deletes the session's files (uploads included) while the server runs
     driver.get("about:blank")
-    wait_for(lambda: not [p for p in session_files() if p.suffix in (".mp4", ".png", ".jpg")], 60,
+    wait_for(lambda: not [p for p in session_files() if p.suffix in (".mp4", ".png", ".jpg", ".csv", ".json")], 60,
              "the session's files to be deleted")
     proc.terminate()
     assert proc.wait(60) == 0
