@@ -5,7 +5,8 @@
 #      per GPU on cuda:0: a local Ray cluster and two tiny clips, 16 s on 2 CPU cores),
 #   3. benchmarks/speed.py at 960x536 (the paper's timing size) for fp32, bf16 and fp16, each with key
 #      look-ahead off (0) and on (4): whole-engine s/frame without per-stage hooks (hooks synchronise the
-#      GPU), then one bf16 run with stages. 4 warm-up + 40 frames: the steady state is whole batches of 4.
+#      GPU), then one bf16 run with stages. 6 warm-up + 42 frames: with the engine's output thread (2 frames
+#      behind) the steady window times steps 8..47, whole look-ahead batches of 4.
 # Worst case (every step hitting its timeout) stays under 8 minutes; a normal run takes 1-3.
 # Results (JSON, logs, nvidia-smi) go to the folder given as $1, else $OUT, else benchmarks/results/gpu-check.
 # Usage: bash benchmarks/gpu_check.sh [OUTDIR]
@@ -40,7 +41,7 @@ fi
 ENCODE=h264
 $PY -c 'import av' 2>/dev/null || ENCODE=png
 for prec in fp32 bf16 fp16; do
-    timeout 80 $PY benchmarks/speed.py --device cuda --sizes 960x536 --precision "$prec" --frames 40 --warmup 4 \
+    timeout 80 $PY benchmarks/speed.py --device cuda --sizes 960x536 --precision "$prec" --frames 42 --warmup 6 \
         --lookahead 0,4 --no-stages --encode "$ENCODE" -q --out "$DEST/speed-960x536-$prec.json" --overwrite \
         > "$DEST/speed-$prec.log" 2>&1
     log "speed $prec: rc=$?"

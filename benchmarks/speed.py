@@ -302,9 +302,13 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
         finally:
             timer.remove()
     peak = common.peak_memory(device)
-    steady = times[warmup:]
-    non_mem = [times[t] for t in range(warmup, n) if t not in memory_frames]
-    mem = [times[t] for t in range(warmup, n) if t in memory_frames]
+    # with the engine's output thread, result t leaves after step t + lag: the interval before result t
+    # times step t + lag, and the last lag results leave at once when the stream ends (not steady)
+    lag = _output_lag(options)
+    steady = times[warmup:n - lag]
+    steady_cpu = cpu_times[warmup:n - lag]
+    non_mem = [times[t] for t in range(warmup, n - lag) if t + lag not in memory_frames]
+    mem = [times[t] for t in range(warmup, n - lag) if t + lag in memory_frames]
     mean = statistics.fmean(steady) if steady else None
     names = sorted({k for d in per_stage for k in d})
     stage_means = {k: statistics.fmean(d.get(k, 0.0) for d in per_stage[warmup:]) for k in names} if steady else {}
@@ -317,6 +321,7 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
         "lookahead_used": _resolved_lookahead(options, device),
         "frames": n,
         "warmup": warmup,
+        "output_lag": lag,
         "first_frame_s": times[0],
         "warmup_s": times[:warmup],
         "steady": {
@@ -326,11 +331,11 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
             "min_s": min(steady) if steady else None,
             "max_s": max(steady) if steady else None,
             "fps": 1.0 / mean if mean else None,
-            "cpu_mean_s": statistics.fmean(cpu_times[warmup:]) if steady else None,
+            "cpu_mean_s": statistics.fmean(steady_cpu) if steady else None,
             "non_memory_mean_s": statistics.fmean(non_mem) if non_mem else None,
             "memory_mean_s": statistics.fmean(mem) if mem else None,
             # ~threads when the CPU was ours alone; much lower = other processes took CPU time
-            "cpu_per_wall": (sum(cpu_times[warmup:]) / sum(steady)) if steady and device.type == "cpu" else None,
+            "cpu_per_wall": (sum(steady_cpu) / sum(steady)) if steady and device.type == "cpu" else None,
         },
         "stages_mean_s": stage_means,
         "stages_cpu_mean_s": stage_cpu,
@@ -343,6 +348,15 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
         "memory_frame_indices": memory_frames,
         "peak_memory": {**peak, "before_bytes": before},
     }
+
+
+def _output_lag(options: Any) -> int:
+    """Frames between a step and its result leaving the engine (its output thread), 0 without one."""
+    if not getattr(options, "output_thread", False):
+        return 0
+    from colormnet.inference.engine import _OUTPUT_DEPTH
+
+    return _OUTPUT_DEPTH
 
 
 def _resolved_lookahead(options: Any, device: torch.device) -> int | None:
