@@ -7,7 +7,10 @@ Lab conversion, the network and its memory, RGB conversion and output encoding a
 timed loop. Per-stage times come from forward hooks on the network's modules (key-encoder parts,
 key projection, decoder, value encoder, local attention), from timing wrappers around the memory
 readout/write and the engine's colour-conversion and resizing helpers, and from timing the frame
-source (decode) and the output writer (encode). Frames ``0 .. warmup-1`` are warm-up; frame 0's time
+source (decode) and the output writer (encode). Without stage hooks (``--no-stages``) decoding and
+encoding run on the worker threads ``colormnet colorize`` uses (and the engine makes the full-size
+output on its output thread); with hooks everything runs in line so that each stage can be timed.
+Frames ``0 .. warmup-1`` are warm-up; frame 0's time
 is reported as ``first_frame_s``; the steady state is the frames after the warm-up.
 
 Weights: the parity recipe (deterministic, no checkpoint needed; speed does not depend on weight
@@ -28,6 +31,7 @@ tree and commit were timed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
 import logging
@@ -264,8 +268,15 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
     timer = StageTimer(device)
     hooked = (timer.hook_modules(model) + timer.wrap_functions()) if stages else []
 
+    # without stage hooks, decode and encode run on worker threads as in 'colormnet colorize' (when the
+    # checkout has them); with hooks they stay in line so that they can be timed
+    workers = None if stages else _io_workers()
+
     def frames() -> Iterator[np.ndarray]:
         for data in encoded:
+            if workers is not None:
+                yield _decode(data)
+                continue
             timer.start("decode")
             rgb = _decode(data)
             timer.stop("decode")
@@ -276,15 +287,25 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
     n = len(encoded)
     times, cpu_times, per_stage, per_stage_cpu, memory_frames = [], [], [], [], []
     load_before = common.load_average()
-    with tempfile.TemporaryDirectory(prefix="colormnet-speed-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="colormnet-speed-") as tmp, contextlib.ExitStack() as stack:
         writer = _Encoder(encode, size, Path(tmp))
         try:
-            results = iter_colorize(model, frames(), [Exemplar(exemplar_rgb, 0, "exemplar")], options)
+            source: Iterator[np.ndarray] = frames()
+            behind = None
+            if workers is not None:
+                read_ahead, write_behind = workers
+                source = stack.enter_context(read_ahead(source, depth=3))
+                behind = stack.enter_context(write_behind(depth=3))
+            results = iter_colorize(model, source, [Exemplar(exemplar_rgb, 0, "exemplar")], options)
+            stack.enter_context(contextlib.closing(results))
             start, cpu_start = time.perf_counter(), time.process_time()
             for t, result in enumerate(results):
-                timer.start("encode")
-                writer.write(result.rgb)
-                timer.stop("encode")
+                if behind is not None:
+                    behind.submit(writer.write, result.rgb)
+                else:
+                    timer.start("encode")
+                    writer.write(result.rgb)
+                    timer.stop("encode")
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 now, cpu_now = time.perf_counter(), time.process_time()
@@ -298,6 +319,8 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
                     memory_frames.append(t)
                 log.info("%dx%d %s frame %d: %.3f s (CPU %.3f s)%s", *size, precision, t, times[-1],
                          cpu_times[-1], " (memory frame)" if t in memory_frames else "")
+            if behind is not None:
+                behind.finish()
             writer.close()
         finally:
             timer.remove()
@@ -322,6 +345,7 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
         "frames": n,
         "warmup": warmup,
         "output_lag": lag,
+        "io_threads": workers is not None,
         "first_frame_s": times[0],
         "warmup_s": times[:warmup],
         "steady": {
@@ -348,6 +372,15 @@ def run_one(model: torch.nn.Module, size: tuple[int, int], precision: str, encod
         "memory_frame_indices": memory_frames,
         "peak_memory": {**peak, "before_bytes": before},
     }
+
+
+def _io_workers() -> tuple[Any, Any] | None:
+    """(ReadAhead, WriteBehind) of colormnet.io.workers, or None in a checkout without them."""
+    try:
+        from colormnet.io.workers import ReadAhead, WriteBehind
+    except ImportError:
+        return None
+    return ReadAhead, WriteBehind
 
 
 def _output_lag(options: Any) -> int:

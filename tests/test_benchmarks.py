@@ -203,11 +203,12 @@ def test_speed_script_lookahead_and_output_lag(tmp_path):
     out = tmp_path / "speed.json"
     proc = _run_script(str(REPO / "benchmarks" / "speed.py"), "--tiny", "--sizes", "112x112", "--frames", "3",
                        "--warmup", "1", "--flush-denormal", "--threads", "1", "--no-stages", "--lookahead", "2",
-                       "--encode", "none", "-q", "--out", str(out), cwd=tmp_path)
+                       "--encode", "png", "-q", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (r,) = _strict_load(out)["results"]
     assert r["lookahead_used"] == 2 and r["frames"] == 4
     # the output thread returns results 2 frames late: the last 2 are not steady-state intervals
     assert r["output_lag"] == 2 and r["steady"]["frames"] == 1
+    assert r["io_threads"] is True  # without stage hooks decode/encode run on worker threads, as in colorize
     assert r["steady"]["mean_s"] == pytest.approx(r["per_frame_s"][1])
     assert "| 112x112 | fp32 | 2 |" in proc.stdout
