@@ -40,3 +40,19 @@ def test_no_reduced_stage_is_exactly_fp32(tiny_model):
     key_only = _run(ColorizationSession(tiny_model, None, torch.bfloat16, reduced_stages=frozenset({"key"})),
                     frames, ab0)
     assert any((a - b).abs().max() > 0 for a, b in zip(key_only, ref, strict=True))
+
+
+def test_dinov2_branch_runs_in_float32_under_bf16_autocast(tiny_model):
+    """Where the bf16 error entered: the DINOv2 branch gives the fp32 result under autocast."""
+    from colormnet.device import autocast
+
+    image = torch.rand(1, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    branch = tiny_model.key_encoder.network2
+    with torch.inference_mode():
+        ref = branch(image)
+        with autocast(torch.device("cpu"), torch.bfloat16):
+            reduced = branch(image)
+            conv = tiny_model.key_encoder.conv1(image)
+    assert conv.dtype == torch.bfloat16  # autocast is really on around it
+    assert reduced.dtype == torch.float32
+    torch.testing.assert_close(reduced, ref, rtol=0, atol=0)

@@ -13,8 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colormnet.device import autocast
-
 _LN_EPS = 1e-6
 _POS_OFFSET = 0.1  # DINOv2 adds 0.1 to the target grid when computing the bicubic scale factor
 
@@ -37,16 +35,8 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, dim) -> (B, N, dim).
-
-        The q/k/v projection always runs in float32, also under fp16/bf16 autocast: rounding its
-        inputs and weights to bfloat16 is what moves the colours most when the network runs in bf16
-        (the softmax amplifies it), for ~13 % of DINOv2's multiply-adds. The rest follows autocast.
-        """
         b, n, c = x.shape
-        with autocast(x.device, None):
-            qkv = F.linear(x.float(), self.qkv.weight.float(), self.qkv.bias.float())
-        q, k, v = qkv.view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from colormnet.config import ModelConfig
+from colormnet.device import autocast
 from colormnet.model.dinov2 import VisionTransformer
 from colormnet.model.resnet import Bottleneck, init_resnet_, make_stage
 
@@ -166,9 +167,14 @@ class DinoBranch(nn.Module):
         self.bn3 = nn.BatchNorm2d(cfg.dino_channels)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """image: (B, 3, H, W), H and W multiples of 112 -> (B, 4*vit_dim, H/16, W/16)."""
-        with torch.no_grad():
-            x = torch.cat(self.backbone.last_layers(image, self.n_layers), dim=1)
+        """image: (B, 3, H, W), H and W multiples of 112 -> (B, 4*vit_dim, H/16, W/16), float32.
+
+        Always computed in float32, also under fp16/bf16 autocast: DINOv2 in bfloat16 is where most
+        of the bf16 output's difference from fp32 entered (its q/k/v projections above all; the
+        attention softmax amplifies their rounding); it is 290 of the key encoder's 933 GFLOP at 960x536.
+        """
+        with torch.no_grad(), autocast(image.device, None):
+            x = torch.cat(self.backbone.last_layers(image.float(), self.n_layers), dim=1)
             x = F.relu(self.bn3(self.conv3(x)))
             size = (image.shape[-2] // 16, image.shape[-1] // 16)
             return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
