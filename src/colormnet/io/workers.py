@@ -35,6 +35,15 @@ def _join(thread: threading.Thread | None) -> None:
         log.warning("worker thread %s did not stop within %.0f s", thread.name, _JOIN_S)
 
 
+
+def _drain(q: queue.Queue) -> None:
+    """Drop everything waiting in ``q`` without blocking."""
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return
+
 class ReadAhead(Generic[T]):
     """Iterate ``iterable`` on a worker thread, up to ``depth`` items ahead of the consumer.
 
@@ -114,11 +123,7 @@ class ReadAhead(Generic[T]):
         """Stop the worker (it finishes the item in hand), drop what it read ahead, join it."""
         self._finished = True
         self._stop.set()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
+        _drain(self._queue)
         _join(self._thread)
         self._thread = None
 
@@ -198,11 +203,7 @@ class WriteBehind:
     def abort(self) -> None:
         """Drop the pending calls (the one running finishes) and join the worker."""
         self._stop.set()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
+        _drain(self._queue)
         if self._started:
             _join(self._thread)
 
