@@ -35,7 +35,6 @@ def _join(thread: threading.Thread | None) -> None:
         log.warning("worker thread %s did not stop within %.0f s", thread.name, _JOIN_S)
 
 
-
 def _drain(q: queue.Queue) -> None:
     """Drop everything waiting in ``q`` without blocking."""
     while True:
