@@ -57,6 +57,30 @@ def run(model: torch.nn.Module, frames: list[np.ndarray], exemplar: np.ndarray, 
     return rgbs, abs_, secs, time.process_time() - cpu
 
 
+def compare(ref_rgb: list[np.ndarray], ref_ab: list[np.ndarray], ref_s: list[float],
+            rgb: list[np.ndarray], ab: list[np.ndarray], secs: list[float]) -> tuple[list[dict], dict]:
+    """Per-frame comparison of a run with the float32 reference (RGB PSNR, max level difference,
+    max / mean |ab| in CIE units, seconds) and the summary over frames 1.. (worst, means)."""
+    per_frame = []
+    for t, (r0, r1, a0, a1) in enumerate(zip(ref_rgb, rgb, ref_ab, ab, strict=True)):
+        mse = float(((r0.astype(np.float64) - r1) ** 2).mean())
+        dab = np.abs(a0 - a1) * 110.0
+        per_frame.append({"frame": t, "rgb_psnr_db": float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse),
+                          "max_rgb_level_diff": int(np.abs(r0.astype(np.int16) - r1).max()),
+                          "max_ab_diff": float(dab.max()), "mean_ab_diff": float(dab.mean()),
+                          "seconds": secs[t], "fp32_seconds": ref_s[t]})
+    predicted = per_frame[1:]  # frame 0 is the exemplar's own colour in every variant
+    psnr = [f["rgb_psnr_db"] for f in predicted]
+    worst = min(predicted, key=lambda f: f["rgb_psnr_db"])
+    summary = {"frames": len(per_frame), "worst_frame": worst["frame"], "worst_psnr_db": worst["rgb_psnr_db"],
+               "mean_psnr_db": float(np.mean(psnr)),
+               "mean_psnr_first10_db": float(np.mean(psnr[:10])), "mean_psnr_last10_db": float(np.mean(psnr[-10:])),
+               "max_ab_diff": max(f["max_ab_diff"] for f in predicted),
+               "mean_ab_diff": float(np.mean([f["mean_ab_diff"] for f in predicted])),
+               "seconds_per_frame": float(np.mean(secs[1:])), "fp32_seconds_per_frame": float(np.mean(ref_s[1:]))}
+    return per_frame, summary
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clip", type=Path, default=OFFICIAL / "input" / "blackswan", help="frame folder")
@@ -83,24 +107,8 @@ def main() -> None:
     print(f"fp32: {np.mean(ref_s[1:]):.3f} s/frame (frames 1..), {ref_cpu:.1f} CPU s in all")
     for precision in [x.strip() for x in args.precision.split(",") if x.strip()]:
         rgb, ab, secs, cpu = run(model, frames, exemplar, autocast_dtype(precision, device))
-        per_frame = []
-        for t, (r0, r1, a0, a1) in enumerate(zip(ref_rgb, rgb, ref_ab, ab, strict=True)):
-            mse = float(((r0.astype(np.float64) - r1) ** 2).mean())
-            dab = np.abs(a0 - a1) * 110.0
-            per_frame.append({"frame": t, "rgb_psnr_db": float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse),
-                              "max_rgb_level_diff": int(np.abs(r0.astype(np.int16) - r1).max()),
-                              "max_ab_diff": float(dab.max()), "mean_ab_diff": float(dab.mean()),
-                              "seconds": secs[t], "fp32_seconds": ref_s[t]})
-        predicted = per_frame[1:]  # frame 0 is the exemplar's own colour in every precision
-        psnr = [f["rgb_psnr_db"] for f in predicted]
-        worst = min(predicted, key=lambda f: f["rgb_psnr_db"])
-        summary = {"frames": len(per_frame), "worst_frame": worst["frame"], "worst_psnr_db": worst["rgb_psnr_db"],
-                   "mean_psnr_db": float(np.mean(psnr)),
-                   "mean_psnr_first10_db": float(np.mean(psnr[:10])), "mean_psnr_last10_db": float(np.mean(psnr[-10:])),
-                   "max_ab_diff": max(f["max_ab_diff"] for f in predicted),
-                   "mean_ab_diff": float(np.mean([f["mean_ab_diff"] for f in predicted])),
-                   "seconds_per_frame": float(np.mean(secs[1:])), "fp32_seconds_per_frame": float(np.mean(ref_s[1:])),
-                   "cpu_seconds": cpu, "fp32_cpu_seconds": ref_cpu}
+        per_frame, summary = compare(ref_rgb, ref_ab, ref_s, rgb, ab, secs)
+        summary.update(cpu_seconds=cpu, fp32_cpu_seconds=ref_cpu)
         results[precision] = {"summary": summary, "per_frame": per_frame}
         print(common.markdown_table(["frame", "RGB PSNR dB", "max level", "max |ab|", "mean |ab|"],
                                     [[f["frame"], f"{f['rgb_psnr_db']:.1f}", f["max_rgb_level_diff"],

@@ -56,3 +56,38 @@ def test_dinov2_branch_runs_in_float32_under_bf16_autocast(tiny_model):
     assert conv.dtype == torch.bfloat16  # autocast is really on around it
     assert reduced.dtype == torch.float32
     torch.testing.assert_close(reduced, ref, rtol=0, atol=0)
+
+
+def test_channel_attention_logits_are_float32_under_bf16_autocast(monkeypatch):
+    """The cross-channel attention's (d x d) logits and softmax stay float32 under bf16 autocast (the
+    largest error left after the DINOv2 branch) and equal the float64 maths on the bf16 q and k."""
+    from colormnet.device import autocast
+    from colormnet.model.key_encoder import CrossChannelAttention
+
+    torch.manual_seed(0)
+    attn_module = CrossChannelAttention(8, heads=2).eval()
+    with torch.no_grad():
+        attn_module.temperature.fill_(20.0)  # a sharp softmax, where rounded logits show
+    x, y = torch.randn(2, 1, 8, 24, 20).unbind(0)
+    seen = []
+    original = torch.Tensor.softmax
+
+    def recording_softmax(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        seen.append((self.dtype, out))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "softmax", recording_softmax)
+    cpu = torch.device("cpu")
+    with torch.inference_mode(), autocast(cpu, torch.bfloat16):
+        attn_module(x, y)
+        q = attn_module.to_q_dw(attn_module.to_q(x))  # the bf16 maps the module builds
+        k = attn_module.to_k_dw(attn_module.to_k(y))
+    assert q.dtype == torch.bfloat16
+    assert len(seen) == 1 and seen[0][0] == torch.float32
+    q = q.double().flatten(2).view(1, 2, 8, -1)  # (B, heads, d, HW)
+    k = k.double().flatten(2).view(1, 2, 8, -1)
+    q = q / q.norm(dim=-1, keepdim=True)
+    k = k / k.norm(dim=-1, keepdim=True)
+    expected = (q @ k.transpose(-2, -1) * 20.0).softmax(dim=-1)
+    torch.testing.assert_close(seen[0][1].double(), expected, rtol=0, atol=1e-5)
