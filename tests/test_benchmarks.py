@@ -212,3 +212,27 @@ def test_speed_script_lookahead_and_output_lag(tmp_path):
     assert r["io_threads"] is True  # without stage hooks decode/encode run on worker threads, as in colorize
     assert r["steady"]["mean_s"] == pytest.approx(r["per_frame_s"][1])
     assert "| 112x112 | fp32 | 2 |" in proc.stdout
+
+
+def test_precision_compare_per_frame_numbers():
+    """benchmarks/precision.compare (also used by cpu_variants.py): per-frame PSNR, level and |ab|
+    differences against the fp32 run, frame 0 (the exemplar's own colour) left out of the summary."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from precision import compare
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    ref = [np.full((4, 5, 3), 100, np.uint8) for _ in range(3)]
+    got = [ref[0].copy(), ref[1] + 1, ref[2].copy()]
+    got[2][0, 0, 0] = 110  # one value 10 levels off out of 60
+    ab_ref = [np.zeros((2, 4, 5), np.float32) for _ in range(3)]
+    ab_got = [ab_ref[0], ab_ref[1] + 0.01, ab_ref[2] - 0.02]
+    per_frame, summary = compare(ref, ab_ref, [1.0, 2.0, 2.0], got, ab_got, [0.5, 1.0, 1.5])
+    assert per_frame[0]["rgb_psnr_db"] == float("inf")
+    assert per_frame[1]["rgb_psnr_db"] == pytest.approx(20 * np.log10(255))  # MSE 1
+    assert per_frame[2]["rgb_psnr_db"] == pytest.approx(10 * np.log10(255 ** 2 / (100 / 60)))
+    assert [f["max_rgb_level_diff"] for f in per_frame] == [0, 1, 10]
+    assert per_frame[1]["max_ab_diff"] == pytest.approx(1.1) and per_frame[2]["mean_ab_diff"] == pytest.approx(2.2)
+    assert summary["worst_frame"] == 2 and summary["frames"] == 3
+    assert summary["max_ab_diff"] == pytest.approx(2.2)
+    assert summary["seconds_per_frame"] == pytest.approx(1.25) and summary["fp32_seconds_per_frame"] == 2.0
