@@ -83,3 +83,13 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def wait_for_quietly(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``condition`` for up to ``timeout`` s; whether it became truthy (no failure)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(interval)
+    return True

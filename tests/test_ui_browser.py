@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from colormnet.io.video import probe
-from tests.browser import free_port, require_browser, wait_for
+from tests.browser import free_port, require_browser, wait_for, wait_for_quietly
 from tests.film_media import BIKES, BUNNY, spliced
 from tests.media import gray_frame
 
@@ -135,13 +135,24 @@ def _films_options(driver, scene_cuts: str | None = None, confidence: bool = Fal
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#confidence input[type=checkbox]"), 30,
              "the films options")
     if scene_cuts is not None:
-        radio = driver.find_element(By.CSS_SELECTOR, f"#scene-cuts input[type=radio][value='{scene_cuts}']")
-        driver.execute_script("arguments[0].click()", radio)
-        assert radio.is_selected()
+        _select(driver, f"#scene-cuts input[type=radio][value='{scene_cuts}']", f"scene cuts {scene_cuts!r}")
     if confidence:
-        box = driver.find_element(By.CSS_SELECTOR, "#confidence input[type=checkbox]")
-        driver.execute_script("arguments[0].click()", box)
-        assert box.is_selected()
+        _select(driver, "#confidence input[type=checkbox]", "the confidence box")
+
+
+def _select(driver, css: str, what: str) -> None:
+    """Pick a radio button / tick a checkbox (script click) until the page shows it selected: a click
+    that lands while Gradio is still rendering the opened accordion can be lost (seen once in CI)."""
+    from selenium.webdriver.common.by import By
+
+    def selected() -> bool:
+        if driver.find_element(By.CSS_SELECTOR, css).is_selected():
+            return True
+        driver.execute_script("arguments[0].click()", driver.find_element(By.CSS_SELECTOR, css))
+        return wait_for_quietly(lambda: driver.find_element(By.CSS_SELECTOR, css).is_selected(), 2.0)
+
+    wait_for(selected, 30, what)
+    assert driver.find_element(By.CSS_SELECTOR, css).is_selected()
 
 
 def _download(link, path: Path) -> Path:
