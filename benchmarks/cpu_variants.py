@@ -33,10 +33,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from precision import OFFICIAL, _load, compare, run  # noqa: E402
-
-from colormnet.io.frames import list_frames  # noqa: E402
-from colormnet.models import build_model  # noqa: E402
+from precision import clip_arguments, compare, load_clip, run  # noqa: E402
 
 VARIANTS = ("int8", "compile")
 
@@ -59,26 +56,15 @@ def make_variant(model: nn.Module, name: str) -> nn.Module:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--clip", type=Path, default=OFFICIAL / "input" / "blackswan", help="frame folder")
-    p.add_argument("--exemplar", type=Path, default=OFFICIAL / "ref" / "blackswan" / "00000.png",
-                   help="colour exemplar of frame 0")
-    p.add_argument("--frames", type=int, default=8, help="first N frames (0 = all)")
-    p.add_argument("--size", help="WIDTHxHEIGHT to resize to (default: native)")
+    clip_arguments(p, frames=8)
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     p.add_argument("--warmup", type=int, default=2,
                    help="frames left out of the speed mean (compilation happens in the first ones)")
-    p.add_argument("--weights", type=Path, help="checkpoint (default: the recipe weights)")
-    p.add_argument("--out", type=Path)
-    p.add_argument("--overwrite", action="store_true")
     args = p.parse_args()
-    common.check_out(args.out, args.overwrite)
     device = torch.device("cpu")
-    size = common.parse_sizes(args.size)[0] if args.size else None
-    frames = [_load(q, size) for q in list_frames(args.clip)[: args.frames or None]]
+    frames, exemplar, model = load_clip(args, device)
     if len(frames) <= args.warmup:
         raise SystemExit(f"--frames must exceed --warmup ({args.warmup})")
-    exemplar = _load(args.exemplar, (frames[0].shape[1], frames[0].shape[0]))
-    model = build_model("recipe" if args.weights is None else "colormnet", weights=args.weights, device=device)
 
     ref_rgb, ref_ab, ref_s, ref_cpu = run(model, frames, exemplar, None)
     steady = slice(args.warmup, None)

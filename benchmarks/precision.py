@@ -81,26 +81,37 @@ def compare(ref_rgb: list[np.ndarray], ref_ab: list[np.ndarray], ref_s: list[flo
     return per_frame, summary
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def clip_arguments(p: argparse.ArgumentParser, frames: int) -> None:
+    """The clip, exemplar, size, weights and output options shared with ``cpu_variants.py``."""
     p.add_argument("--clip", type=Path, default=OFFICIAL / "input" / "blackswan", help="frame folder")
     p.add_argument("--exemplar", type=Path, default=OFFICIAL / "ref" / "blackswan" / "00000.png",
                    help="colour exemplar of frame 0")
-    p.add_argument("--frames", type=int, default=0, help="first N frames (0 = all)")
+    p.add_argument("--frames", type=int, default=frames, help=f"first N frames (0 = all; default {frames})")
     p.add_argument("--size", help="WIDTHxHEIGHT to resize to (default: native)")
-    p.add_argument("--precision", default="bf16", help="comma-separated reduced precisions (bf16, fp16)")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--weights", type=Path, help="checkpoint (default: the recipe weights)")
     p.add_argument("--out", type=Path)
     p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args()
+
+
+def load_clip(args: argparse.Namespace, device: torch.device
+              ) -> tuple[list[np.ndarray], np.ndarray, torch.nn.Module]:
+    """Frames (uint8 RGB), the exemplar at their size and the network, as the options say."""
     common.check_out(args.out, args.overwrite)
-    device = resolve_device(args.device)
     size = common.parse_sizes(args.size)[0] if args.size else None
-    paths = list_frames(args.clip)[: args.frames or None]
-    frames = [_load(q, size) for q in paths]
+    frames = [_load(q, size) for q in list_frames(args.clip)[: args.frames or None]]
     exemplar = _load(args.exemplar, (frames[0].shape[1], frames[0].shape[0]))
     model = build_model("recipe" if args.weights is None else "colormnet", weights=args.weights, device=device)
+    return frames, exemplar, model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    clip_arguments(p, frames=0)
+    p.add_argument("--precision", default="bf16", help="comma-separated reduced precisions (bf16, fp16)")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    device = resolve_device(args.device)
+    frames, exemplar, model = load_clip(args, device)
 
     ref_rgb, ref_ab, ref_s, ref_cpu = run(model, frames, exemplar, None)
     results = {"fp32": {"seconds_per_frame": ref_s, "cpu_seconds": ref_cpu}}
