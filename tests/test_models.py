@@ -80,3 +80,31 @@ def test_loaded_networks_run_channels_last_with_the_same_outputs(tmp_path):
         a, b = trained.encode_key(image), loaded.encode_key(image)
     for x, y in zip(a, b, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+
+
+def test_meta_build_skips_random_initialisers(monkeypatch):
+    """A network built on ``meta`` to be loaded runs none of the random initialisers (their first use
+    there costs ~1 s per process); one built on the CPU still gets them (orthogonal key projection)."""
+    from torch import nn
+
+    from colormnet.model.network import ColorMNet
+
+    original, calls = {}, []
+    for name in ("kaiming_normal_", "trunc_normal_", "normal_", "orthogonal_"):
+        original[name] = getattr(nn.init, name)
+
+        def wrapper(tensor, *args, _name=name, **kwargs):
+            calls.append((_name, tensor.is_meta))
+            if tensor.is_meta:
+                raise AssertionError(f"{_name} on a meta tensor")
+            return original[_name](tensor, *args, **kwargs)
+
+        monkeypatch.setattr(nn.init, name, wrapper)
+    cfg = MODELS["tiny"].config
+    with torch.device("meta"):
+        ColorMNet(cfg)
+    assert calls == []
+    model = ColorMNet(cfg)
+    assert {name for name, _ in calls} == {"kaiming_normal_", "trunc_normal_", "normal_", "orthogonal_"}
+    w = model.key_proj.key_proj.weight.flatten(1)
+    torch.testing.assert_close(w @ w.T, torch.eye(w.shape[0]), atol=1e-5, rtol=0)

@@ -93,6 +93,8 @@ class VisionTransformer(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
+        if self.pos_embed.is_meta:  # built to be loaded: nothing to initialise (see init_resnet_)
+            return
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():

@@ -235,8 +235,9 @@ class KeyProjection(nn.Module):
         self.key_proj = nn.Conv2d(in_dim, key_dim, 3, padding=1)
         self.d_proj = nn.Conv2d(in_dim, 1, 3, padding=1)
         self.e_proj = nn.Conv2d(in_dim, key_dim, 3, padding=1)
-        nn.init.orthogonal_(self.key_proj.weight)
-        nn.init.zeros_(self.key_proj.bias)
+        if not self.key_proj.weight.is_meta:  # built to be loaded: nothing to initialise (see init_resnet_)
+            nn.init.orthogonal_(self.key_proj.weight)
+            nn.init.zeros_(self.key_proj.bias)
 
     def forward(self, g16: torch.Tensor, need_shrinkage: bool, need_selection: bool
                 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

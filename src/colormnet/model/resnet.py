@@ -70,7 +70,14 @@ def make_stage(block: type[Bottleneck] | type[BasicBlock], in_ch: int, planes: i
 
 
 def init_resnet_(module: nn.Module) -> None:
-    """He-normal conv init, BN weight 1 / bias 0 (the usual ResNet initialisation)."""
+    """He-normal conv init, BN weight 1 / bias 0 (the usual ResNet initialisation).
+
+    Skipped for a network built on the ``meta`` device to be loaded (``models.build_model``): these
+    random initialisers have no fast meta path, and their first use there costs ~1 s of one-time
+    set-up in torch per process, for values that are never kept.
+    """
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
