@@ -144,3 +144,20 @@ def test_fusion_block_on_gpu(dtype):
             got = m(dino, feat, scale=4).float()
     tol = 1e-2 if dtype == torch.float32 else 5e-2  # cuDNN may use TF32 for fp32 convs
     torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+def test_cosine_gram_over_chunks_matches_normalised_product():
+    """The attention logits summed over pixel chunks (here 3 chunks) equal F.normalize(q) F.normalize(k)^T
+    over all pixels; bf16 inputs are summed in float32, exactly as their float64 values would be."""
+    from colormnet.model import key_encoder
+
+    n = 2 * key_encoder._GRAM_CHUNK + 123
+    q, k = torch.randn(2, 1, 3, n, 8, dtype=torch.float64).unbind(0)
+    q[:, 1, :, 2] = 0  # a zero channel: clamped norm, finite zeros
+    want = F.normalize(q, dim=-2).transpose(-2, -1) @ F.normalize(k, dim=-2)
+    torch.testing.assert_close(key_encoder._cosine_gram(q, k), want, rtol=1e-12, atol=1e-12)
+    qb, kb = q.bfloat16(), k.bfloat16()
+    got = key_encoder._cosine_gram(qb, kb)
+    assert got.dtype == torch.float32
+    want = F.normalize(qb.double(), dim=-2).transpose(-2, -1) @ F.normalize(kb.double(), dim=-2)
+    torch.testing.assert_close(got.double(), want, rtol=0, atol=1e-5)
