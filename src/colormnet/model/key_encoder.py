@@ -108,8 +108,8 @@ def _cosine_gram(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         gram += qc.transpose(-2, -1) @ kc
         q_sq += qc.square().sum(dim=-2)
         k_sq += kc.square().sum(dim=-2)
-    q_norm = q_sq.sqrt_().clamp_min_(1e-12)
-    k_norm = k_sq.sqrt_().clamp_min_(1e-12)
+    q_norm = q_sq.sqrt().clamp_min(1e-12)  # not in place: training differentiates through this
+    k_norm = k_sq.sqrt().clamp_min(1e-12)
     return gram / (q_norm[..., :, None] * k_norm[..., None, :])
 
 
