@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
@@ -32,16 +31,16 @@ from colormnet.device import autocast_dtype, resolve_device  # noqa: E402
 from colormnet.inference.engine import ColorizeOptions, iter_colorize  # noqa: E402
 from colormnet.inference.exemplars import Exemplar  # noqa: E402
 from colormnet.io.frames import list_frames  # noqa: E402
+from colormnet.io.images import load_frame_rgb, resize_exemplar  # noqa: E402
 from colormnet.models import build_model  # noqa: E402
 
 OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "official_example"
 
 
 def _load(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    image = Image.open(path).convert("RGB")
-    if size is not None and image.size != size:
-        image = image.resize(size, Image.BILINEAR)
-    return np.asarray(image)
+    """A frame or exemplar file as uint8 RGB, resized (Pillow bilinear) to ``size`` when given."""
+    rgb = load_frame_rgb(path)
+    return rgb if size is None else resize_exemplar(rgb, size)
 
 
 def run(model: torch.nn.Module, frames: list[np.ndarray], exemplar: np.ndarray, dtype: torch.dtype | None

@@ -92,8 +92,8 @@ def return_freed_host_memory() -> bool:
     fixed threshold of :data:`HEAP_RETURN_BYTES` keeps every large tensor in its own mapping, so
     RSS follows the tensors alive. An ``MALLOC_MMAP_THRESHOLD_`` set in the environment wins.
     Returns whether the setting was applied. The price is page faults: every large tensor is
-    mapped afresh, ~25 % more wall time per frame on a 2-core CPU (peak RSS of a 10-frame 832x480
-    ``colorize`` 1.27 instead of 1.62 GiB), so the commands apply it only with ``--memory low-memory``.
+    mapped afresh, 25-45 % more wall time per frame on a 2-core CPU (peak RSS of a 10-frame 832x480
+    ``colorize`` 1.21-1.27 instead of ~1.6 GiB), so the commands apply it only with ``--memory low-memory``.
     """
     if os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None or not sys.platform.startswith("linux"):
         return False

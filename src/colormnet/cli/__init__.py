@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in _INFERENCE_COMMANDS and getattr(args, "memory", None) == "low-memory":
         from colormnet.device import return_freed_host_memory
 
-        return_freed_host_memory()  # lower peak resident memory, ~25 % slower on the CPU
+        return_freed_host_memory()  # lower peak resident memory, 25-45 % slower on the CPU
     try:
         with _signals_interrupt():
             return int(args.func(args) or 0)

@@ -36,7 +36,7 @@ def add_memory_arguments(parser: argparse.ArgumentParser, several_policies: bool
     m = parser.add_argument_group("memory")
     m.add_argument("--memory", default="balanced", choices=list(MEMORY_PRESETS),
                    help="memory preset; low-memory also returns freed activations to the system at once "
-                   "(peak RSS at 832x480 1.27 instead of 1.62 GiB, ~25%% slower on the CPU)")
+                   "(peak RSS of a 10-frame 832x480 run ~1.25 instead of ~1.6 GiB, 25-45%% slower on the CPU)")
     m.add_argument("--mem-every", type=int, help="write a memory frame every N frames")
     m.add_argument("--max-mid-term-frames", type=int, help="working-memory capacity in frames (T_max)")
     m.add_argument("--min-mid-term-frames", type=int, help="frames kept after consolidation (T_min)")

@@ -43,6 +43,7 @@ def _drain(q: queue.Queue) -> None:
         except queue.Empty:
             return
 
+
 class ReadAhead(Generic[T]):
     """Iterate ``iterable`` on a worker thread, up to ``depth`` items ahead of the consumer.
 
